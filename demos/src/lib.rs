@@ -1,0 +1,2 @@
+//! Shared helpers for the tutorial demos.
+#![forbid(unsafe_code)]

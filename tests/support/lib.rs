@@ -1,0 +1,1 @@
+//! Test support: watchdogs and helpers shared by the integration tests.
