@@ -1,1 +1,11 @@
-//! ipc-core
+//! ipc-core (in progress)
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod code;
+pub mod codec;
+mod region;
+pub mod sync;
+mod sys;
+pub mod transfer;
+
+pub use sync::*;

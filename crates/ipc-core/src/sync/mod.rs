@@ -1,0 +1,79 @@
+//! Process-shared synchronisation primitives: [`Lock`], [`RLock`], [`Semaphore`],
+//! [`BoundedSemaphore`], [`Event`], [`Condition`] and [`Barrier`].
+//!
+//! Each is a few `#[repr(C)]` atomics in a memfd region, waited on with futexes that work across
+//! processes. Fast paths are one atomic operation with no system call; a blocked caller spins
+//! briefly (waking a sleeper on another core costs about 25 µs on a small VM, a spin hand-over
+//! well under 1 µs) and then sleeps. Blocking calls come in four forms, as in
+//! crossbeam-channel: blocking, `try_*`, `*_timeout(Duration)` and `*_deadline(Instant)`.
+//! A timeout too large to represent blocks forever.
+
+mod lock;
+pub(crate) mod raw;
+
+pub use lock::{Lock, LockGuard};
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Turns a timeout into a deadline; `None` (block forever) if it overflows.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Spins (with a CPU relax hint) until `ready()` holds or `iters` rounds have passed.
+#[inline]
+pub(crate) fn spin_until(iters: u32, mut ready: impl FnMut() -> bool) -> bool {
+    for i in 0..iters {
+        if ready() {
+            return true;
+        }
+        if i < iters / 2 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    ready()
+}
+
+/// The resource could not be had without blocking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WouldBlock;
+
+impl fmt::Display for WouldBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("operation would block")
+    }
+}
+impl std::error::Error for WouldBlock {}
+
+/// The deadline passed before the resource could be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout;
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out")
+    }
+}
+impl std::error::Error for Timeout {}
+
+/// Releasing a lock failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReleaseError {
+    /// The lock was not held.
+    NotHeld,
+    /// The lock is held by another owner (an [`RLock`] held by another thread or process).
+    NotOwner,
+}
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReleaseError::NotHeld => "release of an unlocked lock",
+            ReleaseError::NotOwner => "cannot release a lock owned by another thread or process",
+        })
+    }
+}
+impl std::error::Error for ReleaseError {}

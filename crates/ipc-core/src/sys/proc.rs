@@ -1,0 +1,112 @@
+//! Process and thread identity, cached, and the liveness of other processes.
+//!
+//! `getpid` and `gettid` are system calls (glibc no longer caches them), and the lock fast
+//! path needs the caller's id on every acquisition, so both are cached. A `pthread_atfork`
+//! child handler invalidates the caches in a freshly forked child, whose pid and tid differ.
+
+use std::cell::Cell;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+static CACHED_PID: AtomicU32 = AtomicU32::new(0);
+/// Bumped in every forked child, so per-thread caches from before the fork are discarded.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static ATFORK: Once = Once::new();
+
+thread_local! {
+    static CACHED_TID: Cell<(u64, u32)> = const { Cell::new((u64::MAX, 0)) };
+}
+
+extern "C" fn after_fork_in_child() {
+    // Async-signal-safe: two atomic stores.
+    CACHED_PID.store(0, Ordering::Relaxed);
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn register_atfork() {
+    ATFORK.call_once(|| {
+        // SAFETY: the handler is an `extern "C" fn()` with static lifetime that only performs
+        // atomic stores, which is allowed in a child after fork.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        debug_assert_eq!(r, 0, "pthread_atfork failed");
+    });
+}
+
+/// The calling process's id (cached; correct after `fork`).
+#[inline]
+pub(crate) fn pid() -> u32 {
+    let p = CACHED_PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    register_atfork();
+    let p = nix::unistd::getpid().as_raw() as u32;
+    CACHED_PID.store(p, Ordering::Relaxed);
+    p
+}
+
+/// The calling thread's kernel thread id (cached per thread; correct after `fork`).
+#[inline]
+pub(crate) fn tid() -> u32 {
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    CACHED_TID.with(|c| {
+        let (g, t) = c.get();
+        if g == generation {
+            return t;
+        }
+        register_atfork();
+        let t = nix::unistd::gettid().as_raw() as u32;
+        c.set((generation, t));
+        t
+    })
+}
+
+/// Forgets the cached ids. Called by process launchers in a child that was created without
+/// `fork(3)`'s atfork handlers (for instance with a raw `clone`).
+pub(crate) fn forget_cached_ids() {
+    after_fork_in_child();
+}
+
+/// Whether the process (or thread) with this id exists and has not terminated.
+///
+/// A zombie (terminated, not yet reaped) counts as dead, which `kill(pid, 0)` would not tell.
+/// Reads `/proc/<id>/stat`, which also works for thread ids. If the answer cannot be
+/// determined, the process is assumed alive: the cautious choice for lock recovery.
+pub(crate) fn is_alive(id: u32) -> bool {
+    if id == 0 {
+        return false;
+    }
+    let path = format!("/proc/{id}/stat");
+    match std::fs::read(&path) {
+        Ok(stat) => {
+            // Format: "pid (comm) S ...". comm may contain ')' so take the last one.
+            match stat.iter().rposition(|&b| b == b')') {
+                Some(i) => !matches!(stat.get(i + 2), Some(b'Z' | b'X' | b'x')),
+                None => true,
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_match_the_kernel() {
+        assert_eq!(pid(), std::process::id());
+        assert_eq!(tid(), nix::unistd::gettid().as_raw() as u32);
+        let other = std::thread::spawn(tid).join().unwrap();
+        assert_ne!(other, tid());
+    }
+
+    #[test]
+    fn liveness() {
+        assert!(is_alive(pid()));
+        assert!(is_alive(tid()));
+        assert!(!is_alive(0));
+        assert!(!is_alive(u32::MAX - 1));
+    }
+}
