@@ -3,9 +3,17 @@
 
 pub mod code;
 pub mod codec;
+pub mod queue;
 mod region;
 pub mod sync;
 mod sys;
 pub mod transfer;
 
+pub use queue::{
+    GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError,
+};
 pub use sync::*;
+
+/// An owned byte buffer that encodes as one block of bytes (a `Vec<u8>` encodes byte by
+/// byte through serde): use it for binary payloads in queues, pipes and pool tasks.
+pub use serde_bytes::ByteBuf;

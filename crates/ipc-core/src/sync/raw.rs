@@ -21,7 +21,7 @@ use crate::sys::{futex, proc};
 const WAITERS: u32 = 1 << 31;
 const OWNER_MASK: u32 = !WAITERS;
 /// How long a waiter sleeps at most before checking that the owner is alive.
-const LIVENESS_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Spin rounds before sleeping.
 const SPIN: u32 = 100;
 
@@ -158,6 +158,20 @@ impl RawLock {
                 return Ok(());
             }
         }
+    }
+
+    /// Takes the lock for `owner` if it is held by an owner that no longer exists. Used by a
+    /// party that must not block on the lock (a queue reader repairing a dead writer's
+    /// half-written message while the writer lock is held by the corpse).
+    pub(crate) fn take_over_if_dead(&self, owner: u32) -> bool {
+        let cur = self.state.load(Ordering::Relaxed);
+        let holder = cur & OWNER_MASK;
+        holder != 0
+            && !proc::is_alive(holder)
+            && self
+                .state
+                .compare_exchange(cur, owner | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// The current owner id, if locked.
