@@ -86,9 +86,23 @@ impl<F: FnPtr> CodeRef<F> {
         unsafe { sys::fn_from_addr::<F>(addr) }
     }
 
-    /// The raw offset (for diagnostics).
-    pub fn offset(&self) -> i64 {
+    /// The raw offset, for a launcher that carries code references in its own private
+    /// messages (for instance a pool's task queue) and rebuilds them with
+    /// [`from_raw`](CodeRef::from_raw).
+    pub fn to_raw(self) -> i64 {
         self.offset
+    }
+
+    /// Rebuilds a code reference from [`to_raw`](CodeRef::to_raw).
+    ///
+    /// # Safety
+    /// `raw` must come from `to_raw` on a `CodeRef<F>` of exactly this `F`, in a process
+    /// running this same binary.
+    pub unsafe fn from_raw(raw: i64) -> Self {
+        CodeRef {
+            offset: raw,
+            _f: PhantomData,
+        }
     }
 }
 

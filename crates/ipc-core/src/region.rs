@@ -193,6 +193,23 @@ impl<T: ShmSafe> Shm<T> {
         (self.region.ptr().wrapping_add(off), self.region.len() - off)
     }
 
+    /// The data area viewed as `len` 64-bit atomics (the data area must hold them, and start
+    /// 8-aligned: `T`'s size is a multiple of 8).
+    ///
+    /// # Panics
+    /// If the data area is too small or misaligned (an internal invariant of the callers).
+    pub(crate) fn data_atomics(&self, len: usize) -> &[std::sync::atomic::AtomicU64] {
+        let (p, avail) = self.data();
+        assert!(len.checked_mul(8).is_some_and(|b| b <= avail));
+        assert_eq!(p as usize % 8, 0);
+        // SAFETY: (1) `p .. p + 8 * len` lies in the mapping (asserted) and is 8-aligned
+        // (asserted), as AtomicU64 requires; (2) the mapping lives as long as `self`, which
+        // outlives the slice; (3) AtomicU64 accepts any bit pattern (zero-filled pages
+        // included) and all access goes through atomic operations, which is sound while
+        // other processes access the same words atomically.
+        unsafe { std::slice::from_raw_parts(p as *const std::sync::atomic::AtomicU64, len) }
+    }
+
     /// Offset of the data area within the region.
     pub(crate) fn data_offset(&self) -> usize {
         std::mem::size_of::<T>()

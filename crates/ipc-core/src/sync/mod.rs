@@ -8,9 +8,11 @@
 //! crossbeam-channel: blocking, `try_*`, `*_timeout(Duration)` and `*_deadline(Instant)`.
 //! A timeout too large to represent blocks forever.
 
+mod atomics;
 mod lock;
 pub(crate) mod raw;
 
+pub use atomics::SharedAtomics;
 pub use lock::{Lock, LockGuard};
 
 use std::fmt;
