@@ -5,13 +5,16 @@
 //! child handler invalidates the caches in a freshly forked child, whose pid and tid differ.
 
 use std::cell::Cell;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 static CACHED_PID: AtomicU32 = AtomicU32::new(0);
 /// Bumped in every forked child, so per-thread caches from before the fork are discarded.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
+/// Whether the atfork handler is registered: `UNREGISTERED`, `REGISTERING` or `REGISTERED`.
+static ATFORK: AtomicU8 = AtomicU8::new(UNREGISTERED);
+const UNREGISTERED: u8 = 0;
+const REGISTERING: u8 = 1;
+const REGISTERED: u8 = 2;
 
 thread_local! {
     static CACHED_TID: Cell<(u64, u32)> = const { Cell::new((u64::MAX, 0)) };
@@ -23,13 +26,37 @@ extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
-fn register_atfork() {
-    ATFORK.call_once(|| {
-        // SAFETY: the handler is an `extern "C" fn()` with static lifetime that only performs
-        // atomic stores, which is allowed in a child after fork.
-        let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-        debug_assert_eq!(r, 0, "pthread_atfork failed");
-    });
+/// Registers the atfork handler once. Returns whether it is in place, i.e. whether ids may be
+/// cached. Never blocks: a `Once` would make a thread wait for another one that is
+/// registering, and a child forked at that moment would wait forever (the registering thread
+/// does not exist in the child). A caller that finds registration in progress just does not
+/// cache; a child forked mid-registration never caches (correct, one syscall per call).
+fn atfork_registered() -> bool {
+    match ATFORK.load(Ordering::Acquire) {
+        REGISTERED => return true,
+        REGISTERING => return false,
+        _ => {}
+    }
+    if ATFORK
+        .compare_exchange(
+            UNREGISTERED,
+            REGISTERING,
+            Ordering::Acquire,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return ATFORK.load(Ordering::Acquire) == REGISTERED;
+    }
+    // SAFETY: the handler is an `extern "C" fn()` with static lifetime that only performs
+    // atomic stores, which is allowed in a child after fork.
+    let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    let ok = r == 0;
+    ATFORK.store(
+        if ok { REGISTERED } else { UNREGISTERED },
+        Ordering::Release,
+    );
+    ok
 }
 
 /// The calling process's id (cached; correct after `fork`).
@@ -39,9 +66,11 @@ pub(crate) fn pid() -> u32 {
     if p != 0 {
         return p;
     }
-    register_atfork();
+    let cache = atfork_registered();
     let p = nix::unistd::getpid().as_raw() as u32;
-    CACHED_PID.store(p, Ordering::Relaxed);
+    if cache {
+        CACHED_PID.store(p, Ordering::Relaxed);
+    }
     p
 }
 
@@ -54,9 +83,11 @@ pub(crate) fn tid() -> u32 {
         if g == generation {
             return t;
         }
-        register_atfork();
+        let cache = atfork_registered();
         let t = nix::unistd::gettid().as_raw() as u32;
-        c.set((generation, t));
+        if cache {
+            c.set((generation, t));
+        }
         t
     })
 }
