@@ -7,5 +7,7 @@ mod region;
 pub mod sync;
 mod sys;
 pub mod transfer;
+pub mod values;
 
 pub use sync::*;
+pub use values::{Array, RawArray, RawValue, SharedMemory, Value};
