@@ -18,3 +18,4 @@ pub(crate) mod proc;
 pub(crate) mod shm;
 #[cfg(test)]
 pub(crate) mod testfork;
+pub(crate) mod view;
