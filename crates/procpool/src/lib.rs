@@ -110,6 +110,7 @@ mod error;
 mod forkserver;
 mod identity;
 mod launcher;
+mod pool;
 mod process;
 mod runtime;
 mod spawn;
@@ -125,6 +126,10 @@ pub use context::{
 };
 pub use error::{JoinTimeoutError, ProcessError, StartError};
 pub use identity::{CurrentProcess, ParentProcess, cpu_count, current_process, parent_process};
+pub use pool::{
+    ApplyError, AsyncResult, GetTimeoutError, IMap, NotReady, Pool, PoolBuilder, PoolError,
+    SubmitError, TaskError,
+};
 pub use process::Process;
 pub use spawn::init;
 pub use target::{Exit, ExitCode, Run, exit};

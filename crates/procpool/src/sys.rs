@@ -634,3 +634,14 @@ impl AsFd for ServerSocket {
         self.0.as_fd()
     }
 }
+
+/// Rebuilds a function pointer from a raw code offset that a pool worker received from the
+/// pool that started it.
+pub(crate) fn trusted_code<F: ipc_core::code::FnPtr>(raw: i64) -> F {
+    // SAFETY: raw offsets reach a worker only over its private task queue (a memfd ring that
+    // only the pool's parent process and the worker hold), from the parent running this same
+    // binary (the launcher checks the binary's identity for spawned children). Each offset
+    // was made by `CodeRef::<F>::new` for exactly this `F`: the pool pairs every function with
+    // an entry monomorphised for that function's type, and the entry asks for that type.
+    unsafe { ipc_core::code::CodeRef::<F>::from_raw(raw) }.get()
+}
