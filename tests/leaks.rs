@@ -14,7 +14,12 @@ fn check_no_leak(name: &str, mut make_and_drop: impl FnMut()) {
         make_and_drop();
     }
     assert_eq!(open_fds(), fds, "{name}: descriptors leaked");
-    assert!(mappings() <= maps + 2, "{name}: mappings leaked ({} -> {})", maps, mappings());
+    assert!(
+        mappings() <= maps + 2,
+        "{name}: mappings leaked ({} -> {})",
+        maps,
+        mappings()
+    );
     assert_eq!(dev_shm_entries(), shm, "{name}: /dev/shm entries leaked");
 }
 

@@ -22,15 +22,21 @@ pub fn watchdog<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send
 
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Mappings of this process (lines of `/proc/self/maps`).
 pub fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 /// Entries in `/dev/shm`.
 pub fn dev_shm_entries() -> usize {
-    std::fs::read_dir("/dev/shm").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/dev/shm")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }

@@ -133,3 +133,8 @@ pub use pool::{
 pub use process::Process;
 pub use spawn::init;
 pub use target::{Exit, ExitCode, Run, exit};
+
+/// The code blocks of the top-level README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -72,12 +72,6 @@ pub(crate) fn tid() -> u32 {
     })
 }
 
-/// Forgets the cached ids. Called by process launchers in a child that was created without
-/// `fork(3)`'s atfork handlers (for instance with a raw `clone`).
-pub(crate) fn forget_cached_ids() {
-    after_fork_in_child();
-}
-
 /// Whether the process (or thread) with this id exists and has not terminated.
 ///
 /// A zombie (terminated, not yet reaped) counts as dead, which `kill(pid, 0)` would not tell.

@@ -47,6 +47,9 @@ use task::Code;
 
 use crate::Context;
 
+/// Receives each chunk's decoded results, by chunk index.
+type OnChunk<R> = Arc<dyn Fn(usize, Result<Vec<R>, TaskError>) + Send + Sync>;
+
 /// A task could not be submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitError {
@@ -378,7 +381,7 @@ impl Pool {
         code: Code,
         items: Vec<A>,
         chunksize: usize,
-        on_chunk: Arc<dyn Fn(usize, Result<Vec<R>, TaskError>) + Send + Sync>,
+        on_chunk: OnChunk<R>,
     ) -> Result<Vec<usize>, SubmitError>
     where
         A: Serialize,

@@ -169,10 +169,7 @@ impl Inner {
         }
         let maxtasks = self.config.maxtasks;
         for i in 0..st.workers.len() {
-            loop {
-                let Some(w) = st.workers[i].as_mut() else {
-                    break;
-                };
+            while let Some(w) = st.workers[i].as_mut() {
                 if w.retiring || w.inflight.len() >= PREFETCH {
                     break;
                 }

@@ -1,3 +1,4 @@
+#![allow(unreachable_pub)] // shared by several test binaries
 //! Helpers for procpool's integration tests: a watchdog, unique scratch files, deadlines.
 #![allow(dead_code)] // each test binary uses a subset
 
