@@ -6,13 +6,38 @@
 //!   in tests and in the tour; the default keeps the tutorial's real timing.
 //! - `--seed N`: seeds the random generator (default: from the clock); the same seed gives
 //!   the same random choices.
-//! - `--method fork|spawn|forkserver`: the start method (where the demo starts processes).
+//! - `--method fork|spawn|forkserver`: the start method; [`Opts::parse`] makes it the
+//!   program's default with [`procpool::set_start_method`], so every process, queue and pool
+//!   the demo creates uses it.
 //! - `--help`: what the demo shows and its options.
+//!
+//! A demo made of several parts (`daemon_processes join`, `pipes eof`, ...) takes the part's
+//! name as an argument ([`Opts::part`]); without one it runs every part, each in a fresh copy
+//! of the program ([`Opts::run_parts`]), so each part starts as a new main process (numbering
+//! its children from `Process-1`, ending its daemons at its own exit) exactly as the tutorial's
+//! script would.
 #![forbid(unsafe_code)]
 
+pub mod counting;
+
+/// Prints a line and flushes stdout at once, so lines from several processes interleave as
+/// they happen (stdout is block-buffered when it is not a terminal).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 use std::io::IsTerminal;
+use std::process::{Command, ExitCode};
+use std::str::FromStr;
 use std::time::Duration;
 
+use procpool::StartMethod;
 use serde::{Deserialize, Serialize};
 
 /// Parsed common options, plus the remaining (demo-specific) arguments.
@@ -32,9 +57,18 @@ pub struct Opts {
 pub const FAST_FACTOR: u32 = 20;
 
 impl Opts {
-    /// Parses `std::env::args()`. Prints `usage` and exits on `--help`.
+    /// Parses `std::env::args()`. Prints `usage` and exits on `--help`. A `--method` becomes
+    /// the program's start method ([`procpool::set_start_method`]); an unknown one is an error
+    /// (exit code 2).
     pub fn parse(usage: &str) -> Opts {
-        Self::parse_from(std::env::args().skip(1), usage)
+        let opts = Self::parse_from(std::env::args().skip(1), usage);
+        if let Some(m) = &opts.method {
+            match m.parse::<StartMethod>() {
+                Ok(method) => procpool::set_start_method_force(method),
+                Err(e) => usage_error(&format!("--method {m}: {e}")),
+            }
+        }
+        opts
     }
 
     /// Parses the given arguments (for tests).
@@ -113,6 +147,112 @@ impl Opts {
     pub fn flag(&self, name: &str) -> bool {
         self.rest.iter().any(|a| a == name)
     }
+
+    /// The value of `--name value` parsed as a `T`, or `default` when absent. A value that
+    /// does not parse is a usage error (the program exits with code 2).
+    pub fn number<T: FromStr>(&self, name: &str, default: T) -> T {
+        match self.value(name) {
+            None => default,
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| usage_error(&format!("{name}: not a valid number: {v}"))),
+        }
+    }
+
+    /// The part of a multi-part demo named on the command line (the first argument that is one
+    /// of `choices`), if any.
+    pub fn part(&self, choices: &[&str]) -> Option<String> {
+        self.rest
+            .iter()
+            .find(|a| choices.contains(&a.as_str()))
+            .cloned()
+    }
+
+    /// The start method in effect (`--method`, else procpool's default).
+    pub fn start_method(&self) -> StartMethod {
+        procpool::get_start_method()
+    }
+
+    /// Runs each part (`(name, heading)`) in a fresh copy of this program, one after another,
+    /// with the same options (and the same seed), printing the heading first. Returns success
+    /// when every part succeeded.
+    pub fn run_parts(&self, parts: &[(&str, &str)]) -> ExitCode {
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(e) => {
+                eprintln!("error: cannot find this program to run its parts: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut failed = Vec::new();
+        for (i, (name, heading)) in parts.iter().enumerate() {
+            if i > 0 {
+                say!();
+            }
+            say!("=== {name}: {heading} ===");
+            let status = Command::new(&exe)
+                .args(std::env::args().skip(1))
+                .arg("--seed")
+                .arg(self.seed.to_string())
+                .arg(name)
+                .status();
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => {
+                    eprintln!("error: part {name} failed ({s})");
+                    failed.push(*name);
+                }
+                Err(e) => {
+                    eprintln!("error: cannot run part {name}: {e}");
+                    failed.push(*name);
+                }
+            }
+        }
+        if failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("error: failed parts: {}", failed.join(", "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a usage error and exits with code 2.
+pub fn usage_error(msg: &str) -> ! {
+    eprintln!("error: {msg} (see --help)");
+    std::process::exit(2)
+}
+
+/// What a demo's body returns: an error is printed by [`run`].
+pub type DemoResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Runs a demo's body: on error prints `error: ...` with its causes and exits with code 1.
+///
+/// A demo's own checks (exactly 5 tickets sold, never more than 4 users in a room...) fail
+/// through [`check`].
+pub fn run(body: impl FnOnce() -> DemoResult) -> ExitCode {
+    match body() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            let mut src = e.source();
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A failed check of a demo: `Err("check failed: <what>")` unless `ok`.
+pub fn check(ok: bool, what: impl std::fmt::Display) -> DemoResult {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("check failed: {what}").into())
+    }
 }
 
 /// A tutorial duration, scaled down when `fast` (serialisable into children).
@@ -185,18 +325,6 @@ pub fn red(text: &str, colour: bool) -> String {
     } else {
         text.to_string()
     }
-}
-
-/// Prints a line and flushes stdout at once, so lines from several processes interleave as
-/// they happen (stdout is block-buffered when it is not a terminal).
-#[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
 }
 
 #[cfg(test)]
