@@ -10,6 +10,8 @@
 //! - `--help`: what the demo shows and its options.
 #![forbid(unsafe_code)]
 
+pub mod http;
+
 use std::io::IsTerminal;
 use std::time::Duration;
 
