@@ -29,10 +29,16 @@ Scenarios 1, 2, 8 and 11: starting processes.
 Without a part, runs all four, each as a fresh program.";
 
 const PARTS: [(&str, &str); 4] = [
-    ("spawn", "five processes, each with its own argument (scenario 1)"),
+    (
+        "spawn",
+        "five processes, each with its own argument (scenario 1)",
+    ),
     ("sleep", "cpu_count and active_children (scenario 2)"),
     ("ids", "pid, ppid and names (scenario 8)"),
-    ("results", "return values are discarded; use a Queue (scenario 11)"),
+    (
+        "results",
+        "return values are discarded; use a Queue (scenario 11)",
+    ),
 ];
 
 fn show(i: u32) {
@@ -95,7 +101,11 @@ fn report_ids(_: ()) {
 }
 
 fn part_ids() -> DemoResult {
-    say!("parent ({}): pid {}", current_process().name(), std::process::id());
+    say!(
+        "parent ({}): pid {}",
+        current_process().name(),
+        std::process::id()
+    );
     let mut children = Vec::new();
     for _ in 0..2 {
         let mut p = Process::new(report_ids, ());

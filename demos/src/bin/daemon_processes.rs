@@ -50,7 +50,11 @@ fn daemon(count: u32, opts: &Opts) -> Process {
 }
 
 fn started(p: &Process) {
-    say!("started {} (pid {}, daemon)", p.name(), p.pid().unwrap_or(0));
+    say!(
+        "started {} (pid {}, daemon)",
+        p.name(),
+        p.pid().unwrap_or(0)
+    );
 }
 
 fn part_daemon(opts: &Opts) -> DemoResult {
@@ -150,12 +154,17 @@ fn part_no_children(opts: &Opts) -> DemoResult {
     let code = d.join()?;
     check(code == 0, "a daemon must not be able to start a child")?;
 
-    let mut dae = Process::new(sleeper, ("daemon child".to_string(), opts.dur(1.0))).with_daemon(true);
+    let mut dae =
+        Process::new(sleeper, ("daemon child".to_string(), opts.dur(1.0))).with_daemon(true);
     let mut non = Process::new(sleeper, ("non-daemon child".to_string(), opts.dur(1.0)));
     dae.start()?;
     non.start()?;
     started(&dae);
-    say!("started {} (pid {}, not a daemon)", non.name(), non.pid().unwrap_or(0));
+    say!(
+        "started {} (pid {}, not a daemon)",
+        non.name(),
+        non.pid().unwrap_or(0)
+    );
     say!("Main process Ended!");
     // At the end of the program the daemon child is terminated and the other one is waited
     // for: only `non-daemon child: finished` follows.

@@ -25,7 +25,10 @@ fn child(shared: SharedAtomics) {
     N.store(0, Ordering::SeqCst);
     say!("in child: {}", N.load(Ordering::SeqCst));
     shared[0].store(0, Ordering::SeqCst);
-    say!("in child, shared value: {}", shared[0].load(Ordering::SeqCst));
+    say!(
+        "in child, shared value: {}",
+        shared[0].load(Ordering::SeqCst)
+    );
 }
 
 fn body() -> DemoResult {
@@ -39,8 +42,14 @@ fn body() -> DemoResult {
     let s = shared[0].load(Ordering::SeqCst);
     say!("in parent: {n}");
     say!("in parent, shared value: {s}");
-    check(n == 100, "the child's change of its copy must not reach the parent")?;
-    check(s == 0, "the child's change of the shared value must reach the parent")
+    check(
+        n == 100,
+        "the child's change of its copy must not reach the parent",
+    )?;
+    check(
+        s == 0,
+        "the child's change of the shared value must reach the parent",
+    )
 }
 
 fn main() -> ExitCode {

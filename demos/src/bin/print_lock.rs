@@ -59,7 +59,13 @@ fn printer(job: Job) -> std::io::Result<()> {
     for c in 0..job.loops {
         std::thread::sleep(job.pause);
         let _guard = job.lock.as_ref().map(Lock::acquire);
-        for piece in ["Pid: ", &pid.to_string(), " LoopCount: ", &c.to_string(), "\n"] {
+        for piece in [
+            "Pid: ",
+            &pid.to_string(),
+            " LoopCount: ",
+            &c.to_string(),
+            "\n",
+        ] {
             write_piece(&mut out, piece)?;
         }
     }
@@ -138,13 +144,19 @@ fn body(opts: &Opts) -> DemoResult {
         if torn == 0 {
             say!("(no line tore this time: tearing depends on timing; run again to see some)");
         }
-        check(records == expected, format!("{records} lines, expected {expected}"))?;
+        check(
+            records == expected,
+            format!("{records} lines, expected {expected}"),
+        )?;
     }
     if with_lock {
         say!("--- with a lock around each line ---");
         let (records, torn) = run_once(opts, &log, Some(Lock::new()?))?;
         say!("with the lock: {records} lines written, {torn} torn");
-        check(records == expected, format!("{records} lines, expected {expected}"))?;
+        check(
+            records == expected,
+            format!("{records} lines, expected {expected}"),
+        )?;
         check(torn == 0, format!("{torn} torn lines with the lock"))?;
     }
     Ok(())

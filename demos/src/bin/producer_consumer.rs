@@ -149,7 +149,10 @@ fn run_part(opts: &Opts, random: bool) -> DemoResult {
         "consumer got all {} items in the order they were put; at most {most} in the buffer",
         seen.len()
     );
-    check(seen == expected, "the consumer must get the producer's items in FIFO order")?;
+    check(
+        seen == expected,
+        "the consumer must get the producer's items in FIFO order",
+    )?;
     check(
         most <= u64::from(SLOTS),
         format!("{most} items in the buffer at once, empty = Semaphore({SLOTS})"),

@@ -52,7 +52,10 @@ fn body(opts: &Opts) -> DemoResult {
     let code = p.join()?;
     say!("Joined: {p} {}", p.is_alive());
     say!("exitcode after terminate: {code}");
-    check(code == -15, format!("exit code {code} after SIGTERM, expected -15"))?;
+    check(
+        code == -15,
+        format!("exit code {code} after SIGTERM, expected -15"),
+    )?;
 
     let mut ok = Process::new(clean, ());
     ok.start()?;

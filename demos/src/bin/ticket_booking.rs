@@ -55,7 +55,11 @@ fn read_count(db: &Path) -> std::io::Result<u64> {
 
 /// The `N` of `{"count": N}` (the file is written by this program only).
 fn parse_count(text: &str) -> Option<u64> {
-    let rest = text.split_once("\"count\"")?.1.trim_start().strip_prefix(':')?;
+    let rest = text
+        .split_once("\"count\"")?
+        .1
+        .trim_start()
+        .strip_prefix(':')?;
     let digits: String = rest
         .trim_start()
         .chars()
