@@ -31,6 +31,7 @@ macro_rules! say {
         let _ = out.flush();
     }};
 }
+pub mod http;
 
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode};

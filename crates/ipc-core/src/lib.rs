@@ -8,11 +8,13 @@ mod region;
 pub mod sync;
 mod sys;
 pub mod transfer;
+pub mod values;
 
 pub use queue::{
     GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError,
 };
 pub use sync::*;
+pub use values::{Array, RawArray, RawValue, SharedMemory, Value};
 
 /// An owned byte buffer that encodes as one block of bytes (a `Vec<u8>` encodes byte by
 /// byte through serde): use it for binary payloads in queues, pipes and pool tasks.

@@ -8,7 +8,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use memmap2::MmapRaw;
@@ -68,7 +68,8 @@ impl Region {
     }
 
     /// The memfd behind the region.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+    #[cfg(test)]
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
     }
 

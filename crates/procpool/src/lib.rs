@@ -1,1 +1,140 @@
-//! procpool
+//! Python's `multiprocessing`, done right in Rust (Linux).
+//!
+//! # Hello, world
+//!
+//! ```
+//! use procpool::Process;
+//!
+//! fn hello(i: u32) {
+//!     println!("Process: {i} (pid {})", std::process::id());
+//! }
+//!
+//! let mut children = Vec::new();
+//! for i in 0..3 {
+//!     let mut p = Process::new(hello, i);
+//!     p.start()?;
+//!     children.push(p);
+//! }
+//! for p in &children {
+//!     assert_eq!(p.join()?, 0);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A target is a function (or a non-capturing closure) taking one argument — a tuple for
+//! several — of any type that serde can serialise. A user-defined process type implements
+//! [`Run`]; under the fork start method any closure works too ([`Process::from_fn`]).
+//! A target's return value is discarded, as in Python (it may choose the exit code, see
+//! [`Exit`]); results come back through a queue, a pipe, a shared value, or a pool.
+//!
+//! [`Process`] has Python's semantics: `start`, `join` (and `join_timeout`/`join_deadline`,
+//! which never kill), `is_alive`, `pid`, `name` (`Process-1`, `Process-2`... in creation
+//! order), `daemon`, `exitcode` (−N after death by signal N), `terminate`, `kill`, `close` and
+//! a `sentinel` descriptor. Misuse is a typed error ([`ProcessError`], [`StartError`]), never a
+//! panic. [`current_process`], [`parent_process`], [`active_children`] and [`cpu_count`] are
+//! there too.
+//!
+//! # Start methods
+//!
+//! Python's three start methods on Linux are all here ([`StartMethod`]); choose one for the
+//! whole program with [`set_start_method`], or per object with a [`Context`]
+//! ([`get_context`]):
+//!
+//! * **Fork** (the default, as in Python up to 3.13): the child is a copy of the parent. The
+//!   fastest way to start a process (about the cost of a raw `fork`), and it can run closures.
+//! * **Spawn**: the child executes the current binary afresh and runs only the target. It
+//!   needs no setup in `main` and works under `cargo test`: procpool recognises a spawned child
+//!   in an ELF constructor, before `main` (or the test harness) runs. [`init`] is a fallback for
+//!   setups where library constructors do not run.
+//! * **ForkServer**: a small single-threaded server process, started by spawn on first use,
+//!   forks each child on request. Thread-safe, and nearly as fast as fork.
+//!
+//! A child can tell which method started it: [`CurrentProcess::start_method`].
+//!
+//! # Safety: `fork` in a multi-threaded program
+//!
+//! `fork` copies only the calling thread. If another thread held a lock at that moment (the
+//! allocator's, stdout's, a mutex of your own), the lock stays locked forever in the child, and
+//! a child that needs it hangs. Python has exactly the same problem, which is why Python 3.14
+//! made the fork server its default. procpool's own child start-up takes no lock another thread
+//! could hold, and glibc keeps `malloc` usable after `fork`, but your target runs in that copied
+//! world. So:
+//!
+//! * single-threaded parent (or threads that hold no locks the target needs): **Fork**;
+//! * multi-threaded parent (thread pools, async runtimes, logging threads...): **ForkServer**
+//!   (fast) or **Spawn** (the most isolated);
+//! * a large parent (hundreds of MiB touched): `fork` copies page tables (about 41 µs per
+//!   MiB here), so **ForkServer** is faster per child.
+//!
+//! # Passing objects to children
+//!
+//! Queues, pipes, locks, events, semaphores and shared values are passed to a child **as
+//! arguments**, under every start method:
+//!
+//! ```
+//! use procpool::{Lock, Process};
+//!
+//! fn worker(lock: Lock) {
+//!     let _guard = lock.acquire();
+//!     println!("{} has the lock", std::process::id());
+//! }
+//!
+//! let lock = Lock::new()?;
+//! let mut p = Process::new(worker, lock.clone());
+//! p.start()?;
+//! p.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Their descriptors travel with the arguments: inherited under fork, kept open across `exec`
+//! under spawn, sent with `SCM_RIGHTS` to the fork server. Module-level globals are *not*
+//! shared (a child works on its own copy, or under spawn on a fresh one): that was the
+//! tutorials' bug under spawn, and the reason procpool passes primitives explicitly.
+//!
+//! # Lifetimes of children
+//!
+//! When the main program ends normally, daemon children are terminated and non-daemon
+//! children are waited for, as in Python. Beyond Python, a daemon child also dies (within a
+//! second) when its parent is killed abruptly (`SIGKILL`): it is created with
+//! `PR_SET_PDEATHSIG`, from a thread that lives as long as its parent. Every child is reaped,
+//! joined or not: a `Process` dropped while its child runs hands it to a reaper thread.
+//!
+//! This crate re-exports [`ipc_core`], so `use procpool::{Process, Lock, ...}` is the whole
+//! toolbox.
+#![deny(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod child;
+mod context;
+mod error;
+mod forkserver;
+mod identity;
+mod launcher;
+mod pool;
+mod process;
+mod runtime;
+mod spawn;
+mod sys;
+mod target;
+
+pub use ipc_core::*;
+
+pub use child::{ActiveChild, active_children};
+pub use context::{
+    AlreadySet, Context, StartMethod, UnknownStartMethod, get_context, get_start_method,
+    set_start_method, set_start_method_force,
+};
+pub use error::{JoinTimeoutError, ProcessError, StartError};
+pub use identity::{CurrentProcess, ParentProcess, cpu_count, current_process, parent_process};
+pub use pool::{
+    ApplyError, AsyncResult, GetTimeoutError, IMap, NotReady, Pool, PoolBuilder, PoolError,
+    SubmitError, TaskError,
+};
+pub use process::Process;
+pub use spawn::init;
+pub use target::{Exit, ExitCode, Run, exit};
+
+/// The code blocks of the top-level README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

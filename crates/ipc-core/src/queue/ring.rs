@@ -179,6 +179,7 @@ impl Ring {
     }
 
     /// Data bytes in flight, headers included (a snapshot).
+    #[cfg(test)]
     pub(crate) fn bytes_in_flight(&self) -> u64 {
         let t = self.shm.tail.load(Ordering::Acquire);
         let h = self.shm.head.load(Ordering::Acquire);

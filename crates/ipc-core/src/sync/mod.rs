@@ -7,13 +7,44 @@
 //! well under 1 µs) and then sleeps. Blocking calls come in four forms, as in
 //! crossbeam-channel: blocking, `try_*`, `*_timeout(Duration)` and `*_deadline(Instant)`.
 //! A timeout too large to represent blocks forever.
+//!
+//! - [`Lock`]: a non-recursive lock owned by a process; a dead holder is taken over and the
+//!   new holder is told ([`LockGuard::previous_owner_died`]).
+//! - [`RLock`]: a recursive lock owned by a thread of a process (its kernel thread id);
+//!   releasing it from another thread is [`ReleaseError::NotOwner`]; a dead holder is taken
+//!   over like a [`Lock`]'s.
+//! - [`Semaphore`] and [`BoundedSemaphore`]: counting semaphores; permits come back when a
+//!   [`SemaphoreGuard`] drops, or by an explicit `release()` from anywhere. A bounded one
+//!   refuses a release above its initial value ([`SemaphoreReleaseError::Overflow`]).
+//! - [`Event`]: a flag that callers wait on until another process sets it.
+//! - [`Condition`]: a condition variable over a [`Lock`] or an [`RLock`]
+//!   ([`ConditionLock`]); `notify(n)` wakes exactly `n` of the waiting callers, and a waiter
+//!   that timed out does not absorb a later notification.
+//! - [`Barrier`]: a rendezvous for a fixed number of parties, round after round, with an
+//!   optional action; a timeout, an abort or a party that dies while waiting breaks it
+//!   ([`BarrierWaitError`]) instead of leaving the others hanging.
+//!
+//! All of them are handles: cloning one, or passing it to a child process as an argument,
+//! reaches the same primitive.
 
 mod atomics;
+mod barrier;
+mod condition;
+mod event;
 mod lock;
 pub(crate) mod raw;
+mod rlock;
+mod semaphore;
 
 pub use atomics::SharedAtomics;
+pub use barrier::{Barrier, BarrierWaitError};
+pub use condition::{
+    Condition, ConditionGuard, ConditionLock, ConditionNotifyError, ConditionWaitError,
+};
+pub use event::Event;
 pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard, SemaphoreReleaseError};
 
 use std::fmt;
 use std::time::{Duration, Instant};

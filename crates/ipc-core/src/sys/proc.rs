@@ -5,13 +5,17 @@
 //! child handler invalidates the caches in a freshly forked child, whose pid and tid differ.
 
 use std::cell::Cell;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 static CACHED_PID: AtomicU32 = AtomicU32::new(0);
 /// Bumped in every forked child, so per-thread caches from before the fork are discarded.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
+/// Set once some thread's `pthread_atfork` registration has completed.
+///
+/// Deliberately not a `std::sync::Once`: a `Once` that is running in one thread while another
+/// thread forks is copied into the child in its "running" state, with no thread left to
+/// finish it, and the child's first `pid()`/`tid()` would block forever (seen in the tests).
+static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static CACHED_TID: Cell<(u64, u32)> = const { Cell::new((u64::MAX, 0)) };
@@ -23,13 +27,20 @@ extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Makes sure the child handler is registered before the caller caches an id.
+///
+/// Never waits for another thread: threads racing on first use may each register the handler,
+/// which is harmless (it only resets caches). A caller caches an id only after its own call
+/// returned, so any later fork runs a registered handler.
 fn register_atfork() {
-    ATFORK.call_once(|| {
-        // SAFETY: the handler is an `extern "C" fn()` with static lifetime that only performs
-        // atomic stores, which is allowed in a child after fork.
-        let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-        debug_assert_eq!(r, 0, "pthread_atfork failed");
-    });
+    if ATFORK_REGISTERED.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: the handler is an `extern "C" fn()` with static lifetime that only performs
+    // atomic stores, which is allowed in a child after fork.
+    let r = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    debug_assert_eq!(r, 0, "pthread_atfork failed");
+    ATFORK_REGISTERED.store(true, Ordering::Release);
 }
 
 /// The calling process's id (cached; correct after `fork`).
@@ -59,12 +70,6 @@ pub(crate) fn tid() -> u32 {
         c.set((generation, t));
         t
     })
-}
-
-/// Forgets the cached ids. Called by process launchers in a child that was created without
-/// `fork(3)`'s atfork handlers (for instance with a raw `clone`).
-pub(crate) fn forget_cached_ids() {
-    after_fork_in_child();
 }
 
 /// Whether the process (or thread) with this id exists and has not terminated.

@@ -1,0 +1,213 @@
+//! Start methods and contexts: [`StartMethod`], [`Context`], [`get_context`],
+//! [`set_start_method`], [`get_start_method`].
+
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::process::Process;
+use crate::target::{Exit, Run};
+
+/// How a child process is created (Python's start methods on Linux).
+///
+/// * [`Fork`](StartMethod::Fork) — the default: the child is a copy of the parent made by
+///   `fork(2)` and runs the target at once. The fastest, and the only method that can run
+///   closures that capture state ([`Process::from_fn`]). Unsafe in spirit for a multi-threaded
+///   parent (see the crate docs).
+/// * [`Spawn`](StartMethod::Spawn) — the current binary is executed afresh and runs only the
+///   target, with its arguments sent over. Clean and thread-safe, slower to start (an `exec`).
+/// * [`ForkServer`](StartMethod::ForkServer) — a small single-threaded server process, started
+///   by spawn on first use, forks each child on request. Thread-safe and nearly as fast as
+///   fork.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StartMethod {
+    /// `fork(2)` the current process.
+    Fork,
+    /// Re-execute the current binary.
+    Spawn,
+    /// Ask a single-threaded fork server to fork the child.
+    ForkServer,
+}
+
+impl StartMethod {
+    /// Every start method, in Python's order of `get_all_start_methods()` on Linux.
+    pub const ALL: [StartMethod; 3] = [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::ForkServer,
+    ];
+
+    /// Python's name for the method: `"fork"`, `"spawn"` or `"forkserver"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+            StartMethod::ForkServer => "forkserver",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            StartMethod::Fork => 1,
+            StartMethod::Spawn => 2,
+            StartMethod::ForkServer => 3,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<StartMethod> {
+        match c {
+            1 => Some(StartMethod::Fork),
+            2 => Some(StartMethod::Spawn),
+            3 => Some(StartMethod::ForkServer),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a start method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownStartMethod;
+
+impl fmt::Display for UnknownStartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown start method (expected fork, spawn or forkserver)")
+    }
+}
+impl std::error::Error for UnknownStartMethod {}
+
+impl FromStr for StartMethod {
+    type Err = UnknownStartMethod;
+
+    /// Parses Python's names: `"fork"`, `"spawn"`, `"forkserver"`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fork" => Ok(StartMethod::Fork),
+            "spawn" => Ok(StartMethod::Spawn),
+            "forkserver" => Ok(StartMethod::ForkServer),
+            _ => Err(UnknownStartMethod),
+        }
+    }
+}
+
+/// 0: not set (the default, Fork, applies); otherwise a `StartMethod::code`.
+static DEFAULT: AtomicU8 = AtomicU8::new(0);
+
+/// [`set_start_method`] was called when the start method was already set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadySet(pub StartMethod);
+
+impl fmt::Display for AlreadySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the start method has already been set (to {})", self.0)
+    }
+}
+impl std::error::Error for AlreadySet {}
+
+/// Sets the start method used by [`Process::new`] and friends (Python's
+/// `multiprocessing.set_start_method`). Like Python, it may be set only once: a second call
+/// is an error, even with the same method; use [`set_start_method_force`] to change it.
+///
+/// ```
+/// use procpool::StartMethod;
+/// procpool::set_start_method(StartMethod::Spawn)?;
+/// assert_eq!(procpool::get_start_method(), StartMethod::Spawn);
+/// assert!(procpool::set_start_method(StartMethod::Fork).is_err());
+/// # Ok::<(), procpool::AlreadySet>(())
+/// ```
+pub fn set_start_method(method: StartMethod) -> Result<(), AlreadySet> {
+    match DEFAULT.compare_exchange(0, method.code(), Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(()),
+        Err(cur) => Err(AlreadySet(
+            StartMethod::from_code(cur).unwrap_or(StartMethod::Fork),
+        )),
+    }
+}
+
+/// Sets the start method even if it was set before (Python's `force=True`).
+pub fn set_start_method_force(method: StartMethod) {
+    DEFAULT.store(method.code(), Ordering::Release);
+}
+
+/// The start method that [`Process::new`] uses: the one set with [`set_start_method`], else
+/// [`StartMethod::Fork`] (Python's default on Linux up to 3.13).
+pub fn get_start_method() -> StartMethod {
+    explicit_default().unwrap_or(StartMethod::Fork)
+}
+
+pub(crate) fn explicit_default() -> Option<StartMethod> {
+    StartMethod::from_code(DEFAULT.load(Ordering::Acquire))
+}
+
+/// In a child that did not inherit the parent's memory: adopt the parent's choice.
+pub(crate) fn inherit_default(method: Option<StartMethod>) {
+    DEFAULT.store(method.map_or(0, StartMethod::code), Ordering::Release);
+}
+
+/// A start method bound to the objects it creates (Python's `multiprocessing.get_context`).
+///
+/// ```
+/// use procpool::{get_context, StartMethod};
+/// fn hello(who: String) { println!("hello, {who}"); }
+///
+/// let ctx = get_context(StartMethod::ForkServer);
+/// let mut p = ctx.process(hello, "world".to_string());
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    method: StartMethod,
+}
+
+/// A context for `method`.
+pub fn get_context(method: StartMethod) -> Context {
+    Context { method }
+}
+
+impl Context {
+    /// The start method of this context.
+    pub fn start_method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// [`Process::new`] with this context's start method.
+    pub fn process<A, R>(&self, target: fn(A) -> R, args: A) -> Process
+    where
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Exit + 'static,
+    {
+        Process::new(target, args).with_start_method(self.method)
+    }
+
+    /// [`Process::from_run`] with this context's start method.
+    pub fn process_from_run<T: Run>(&self, value: T) -> Process {
+        Process::from_run(value).with_start_method(self.method)
+    }
+
+    /// [`Process::from_fn`] with this context's start method (only [`StartMethod::Fork`] can
+    /// start it).
+    pub fn process_from_fn<F, R>(&self, f: F) -> Process
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Exit + 'static,
+    {
+        Process::from_fn(f).with_start_method(self.method)
+    }
+
+    /// A new [`Lock`](crate::Lock) (locks work the same under every method; this exists so that
+    /// code written against a context reads like Python's `ctx.Lock()`).
+    pub fn lock(&self) -> io::Result<crate::Lock> {
+        crate::Lock::new()
+    }
+}
