@@ -561,15 +561,12 @@ fn run_helper(name: &str, method: StartMethod, arg: &str) -> std::process::Outpu
         .expect("run helper")
 }
 
-fn helper_context() -> (Context, String) {
-    let method: StartMethod = std::env::var("PROCPOOL_TEST_METHOD")
-        .unwrap()
-        .parse()
-        .unwrap();
-    (
-        get_context(method),
-        std::env::var("PROCPOOL_TEST_ARG").unwrap(),
-    )
+/// The helpers' parameters; `None` when a helper is run directly (`cargo test -- --ignored`),
+/// in which case it does nothing.
+fn helper_context() -> Option<(Context, String)> {
+    let method: StartMethod = std::env::var("PROCPOOL_TEST_METHOD").ok()?.parse().ok()?;
+    let arg = std::env::var("PROCPOOL_TEST_ARG").ok()?;
+    Some((get_context(method), arg))
 }
 
 fn panic_message_on_stderr(ctx: Context) {
@@ -590,7 +587,9 @@ fn panic_message_on_stderr(ctx: Context) {
 #[test]
 #[ignore = "helper: run by panic_message_on_stderr in a subprocess"]
 fn helper_panicking_child() {
-    let (ctx, _) = helper_context();
+    let Some((ctx, _)) = helper_context() else {
+        return;
+    };
     let mut p = ctx.process(panics, "boom-42".to_string());
     p.start().unwrap();
     assert_eq!(p.join_timeout(LONG), Ok(1));
@@ -628,7 +627,9 @@ fn finish_later(path: String) {
 #[test]
 #[ignore = "helper: run by exit_ends_children_like_python in a subprocess"]
 fn helper_leaves_children() {
-    let (ctx, path) = helper_context();
+    let Some((ctx, path)) = helper_context() else {
+        return;
+    };
     let mut d = ctx.process(sleep_ms, 60_000).with_daemon(true);
     d.start().unwrap();
     publish(&path, &d.pid().unwrap().to_string());
@@ -704,7 +705,9 @@ fn fork_server_is_restarted_after_it_dies() {
 #[test]
 #[ignore = "helper: run by fork_server_is_restarted_after_it_dies in a subprocess"]
 fn helper_kills_its_fork_server() {
-    let (ctx, path) = helper_context();
+    let Some((ctx, path)) = helper_context() else {
+        return;
+    };
     let server_of = |tag: &str| -> u32 {
         let file = format!("{path}.{tag}");
         let mut p = ctx.process(report_ppid, file.clone());
@@ -725,6 +728,33 @@ fn helper_kills_its_fork_server() {
     assert_ne!(first, second);
     // The dead server was reaped, not left as a zombie.
     assert!(eventually(LONG, || pid_reaped(first)));
+}
+
+#[test]
+fn buffered_output_is_not_duplicated_by_fork() {
+    let run = run_helper("helper_prints_then_forks", StartMethod::Fork, "");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(stdout.matches("unfinished line").count(), 1, "{stdout}");
+}
+
+#[test]
+#[ignore = "helper: run by buffered_output_is_not_duplicated_by_fork in a subprocess"]
+fn helper_prints_then_forks() {
+    let Some((ctx, _)) = helper_context() else {
+        return;
+    };
+    use std::io::Write;
+    // Written straight to the (line-buffered) stdout, past the test harness's capture.
+    let _ = std::io::stdout().write_all(b"unfinished line");
+    let mut p = ctx.process(sleep_ms, 0);
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(LONG), Ok(0));
+    let _ = std::io::stdout().write_all(b"\n");
 }
 
 #[test]
