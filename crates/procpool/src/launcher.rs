@@ -6,8 +6,8 @@
 //! to a launcher thread that is started on first use and never exits. From the main thread (the
 //! common case) the fork happens inline. The hand-over costs a channel round trip between two
 //! threads, two cross-core wake-ups: measured with `examples/start_join.rs` on a 2-vCPU VM,
-//! start + join of a daemon child from a non-main thread took about 200–290 µs against
-//! 160–200 µs from the main thread. Non-daemon children need no `PDEATHSIG` and are forked
+//! start + join of a daemon child from a non-main thread took about 200–330 µs (medians of
+//! several runs on a loaded machine) against 155–205 µs from the main thread. Non-daemon children need no `PDEATHSIG` and are forked
 //! inline on any thread.
 
 use std::io;

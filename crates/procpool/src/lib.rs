@@ -103,8 +103,8 @@
 //!
 //! Start + join of a process with an empty target, measured side by side with
 //! `examples/start_join.rs` on a 2-vCPU VM (medians): raw `fork` + `_exit` + `waitpid` 115–145
-//! µs; Fork 160–205 µs (about 1.4× raw); ForkServer 280–370 µs; Spawn 0.9–1.1 ms (an `exec`
-//! of the binary). Python 3.11 on the same machine: fork 2.8 ms, forkserver 7.7 ms, spawn
+//! µs; Fork 155–205 µs (1.3–1.4× raw); ForkServer 280–370 µs; Spawn 0.9–1.1 ms (an `exec` of
+//! the binary). Python 3.11 on the same machine: fork 2.8 ms, forkserver 7.7 ms, spawn
 //! 53 ms.
 //!
 //! # Panics in children
