@@ -84,7 +84,7 @@ pub enum DecodeErrorKind {
     UnexpectedEnd,
     /// The value was complete but bytes were left over.
     TrailingBytes,
-    /// The input claims more memory than [`MAX_MESSAGE_LEN`].
+    /// The input claims more memory than [`MAX_MESSAGE_LEN`], or far more than it holds.
     TooLarge,
     /// The bytes do not describe a value of the expected type.
     InvalidData,
@@ -175,12 +175,41 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
     }
 }
 
+/// Decodes from a slice with claims limited to `LIMIT` bytes.
+fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    bincode::serde::decode_from_slice::<T, _>(bytes, config)
+}
+
+/// Decodes from a slice, limiting what the input may claim to the smallest of a few sizes
+/// that covers 16 bytes per input byte. bincode claims the in-memory size of what it decodes
+/// (a string's length; 16 bytes for a `u128` that the varint encoding fits in one byte), so a
+/// valid message never claims more than 16 times its length; but bincode allocates a string's
+/// buffer *before* reading it, so without this a 5-byte message announcing a 1 GiB string
+/// allocated 1 GiB before failing.
+fn decode_slice<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    match bytes.len().saturating_mul(16) {
+        n if n <= 1 << 16 => decode_limited::<T, { 1 << 16 }>(bytes),
+        n if n <= 1 << 18 => decode_limited::<T, { 1 << 18 }>(bytes),
+        n if n <= 1 << 20 => decode_limited::<T, { 1 << 20 }>(bytes),
+        n if n <= 1 << 22 => decode_limited::<T, { 1 << 22 }>(bytes),
+        n if n <= 1 << 24 => decode_limited::<T, { 1 << 24 }>(bytes),
+        n if n <= 1 << 26 => decode_limited::<T, { 1 << 26 }>(bytes),
+        n if n <= 1 << 28 => decode_limited::<T, { 1 << 28 }>(bytes),
+        _ => bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG),
+    }
+}
+
 /// Decodes a whole value from `bytes`. Leftover bytes are an error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > MAX_MESSAGE_LEN {
         return Err(DecodeError::new(DecodeErrorKind::TooLarge, String::new()));
     }
-    match bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG) {
+    match decode_slice::<T>(bytes) {
         Ok((v, used)) if used == bytes.len() => Ok(v),
         Ok((_, used)) => Err(DecodeError::new(
             DecodeErrorKind::TrailingBytes,
@@ -192,7 +221,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
 
 /// Decodes a value from the front of `bytes`, returning it and the number of bytes used.
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), DecodeError> {
-    bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG).map_err(map_decode_error)
+    decode_slice::<T>(bytes).map_err(map_decode_error)
 }
 
 #[cfg(test)]
@@ -252,6 +281,22 @@ mod tests {
             e.kind(),
             DecodeErrorKind::TooLarge | DecodeErrorKind::UnexpectedEnd
         ));
+    }
+
+    #[test]
+    fn short_input_cannot_claim_much() {
+        // 5 bytes announcing a string of almost 1 GiB: refused before anything is allocated
+        // (bincode allocates a string's buffer before reading its bytes).
+        let b = [252u8, 0, 0, 0, 0x3f];
+        assert_eq!(
+            decode::<String>(&b).unwrap_err().kind(),
+            DecodeErrorKind::TooLarge
+        );
+        // Valid messages at the densest claim (16 bytes of memory per input byte) still decode.
+        for n in [0usize, 1, 4095, 4096, 4097, 300_000] {
+            let v = vec![0u128; n];
+            assert_eq!(decode::<Vec<u128>>(&encode(&v).unwrap()).unwrap(), v);
+        }
     }
 
     #[test]
