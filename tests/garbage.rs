@@ -1,0 +1,339 @@
+//! Garbage in: random, truncated and mutated bytes fed to the codec (and, through a real pipe,
+//! to the pipe framing). Always an error value, never a panic, never an allocation larger than
+//! the frame limit.
+//!
+//! A counting global allocator records the largest single allocation made by the thread
+//! under test while it decodes, so "no huge allocation" is measured, not assumed. Beyond the
+//! issue's bound (`MAX_MESSAGE_LEN`), the tests hold the codec to a much tighter one: garbage of
+//! `n` bytes never makes it allocate more than `max(4 MiB, 64·n)` (serde caps its own
+//! pre-allocation of sequences at 1 MiB of elements).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use integration::{figure, scaled};
+use procpool::ByteBuf;
+use procpool::codec::{self, DecodeErrorKind, MAX_MESSAGE_LEN};
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------- the counting allocator
+
+struct Counting;
+
+thread_local! {
+    /// Largest single allocation (or reallocation target) made by this thread while tracking.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+    static TRACKING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note(size: usize) {
+    let _ = TRACKING.try_with(|t| {
+        if t.get() {
+            let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
+        }
+    });
+}
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments
+// unchanged; the bookkeeping only reads `Layout`/size values and touches const-initialised
+// thread-locals of `Cell<usize>`/`Cell<bool>` (no allocation, no destructor), so the
+// GlobalAlloc contract is exactly the system allocator's.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns its value with the largest single allocation it made on this thread.
+fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    LARGEST.with(|m| m.set(0));
+    TRACKING.with(|t| t.set(true));
+    let r = f();
+    TRACKING.with(|t| t.set(false));
+    (r, LARGEST.with(|m| m.get()))
+}
+
+/// The tight bound: garbage of `n` bytes may make the decoder allocate at most this much.
+/// serde pre-allocates at most 1 MiB of elements for a sequence whatever its claimed length
+/// (a hash map's table for that many entries is about twice as big); the codec lets a message
+/// claim up to 16 bytes of memory per input byte, rounded up to a power of 4.
+fn tight_bound(n: usize) -> usize {
+    (4 << 20).max(64 * n)
+}
+
+static INPUTS: AtomicU64 = AtomicU64::new(0);
+static LARGEST_SEEN: AtomicU64 = AtomicU64::new(0);
+
+// ---------------------------------------------------------------- the types decoded
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Msg {
+    Empty,
+    Number(i64),
+    Text(String),
+    Blob(ByteBuf),
+    Record {
+        id: u32,
+        name: String,
+        tags: Vec<String>,
+        score: Option<f64>,
+    },
+    Batch(Vec<(u16, ByteBuf)>),
+    Map(BTreeMap<String, Vec<u64>>),
+}
+
+fn msg_strategy() -> impl Strategy<Value = Msg> {
+    let bytes = proptest::collection::vec(any::<u8>(), 0..300).prop_map(ByteBuf::from);
+    prop_oneof![
+        Just(Msg::Empty),
+        any::<i64>().prop_map(Msg::Number),
+        ".{0,40}".prop_map(Msg::Text),
+        bytes.clone().prop_map(Msg::Blob),
+        (
+            any::<u32>(),
+            ".{0,20}",
+            proptest::collection::vec(".{0,8}", 0..6),
+            any::<Option<f64>>()
+        )
+            .prop_map(|(id, name, tags, score)| Msg::Record {
+                id,
+                name,
+                tags,
+                score
+            }),
+        proptest::collection::vec((any::<u16>(), bytes), 0..5).prop_map(Msg::Batch),
+        proptest::collection::btree_map(
+            ".{0,6}",
+            proptest::collection::vec(any::<u64>(), 0..6),
+            0..4
+        )
+        .prop_map(Msg::Map),
+    ]
+}
+
+/// Decodes `bytes` as `T` with `decode` and `decode_prefix`; checks the allocation bounds;
+/// returns whether the whole-message decode succeeded.
+fn try_decode<T: DeserializeOwned>(bytes: &[u8]) -> bool {
+    INPUTS.fetch_add(1, Ordering::Relaxed);
+    let (ok, largest) = largest_allocation(|| {
+        let whole = codec::decode::<T>(bytes).is_ok();
+        let _ = codec::decode_prefix::<T>(bytes);
+        whole
+    });
+    LARGEST_SEEN.fetch_max(largest as u64, Ordering::Relaxed);
+    assert!(
+        largest <= MAX_MESSAGE_LEN,
+        "decoding {} bytes as {} allocated {largest} bytes at once (limit {MAX_MESSAGE_LEN})",
+        bytes.len(),
+        std::any::type_name::<T>()
+    );
+    assert!(
+        largest <= tight_bound(bytes.len()),
+        "decoding {} bytes as {} allocated {largest} bytes at once: {:02x?}",
+        bytes.len(),
+        std::any::type_name::<T>(),
+        &bytes[..bytes.len().min(16)]
+    );
+    ok
+}
+
+/// Every type of the suite, on the same bytes.
+fn decode_as_everything(bytes: &[u8]) {
+    try_decode::<u8>(bytes);
+    try_decode::<u64>(bytes);
+    try_decode::<i128>(bytes);
+    try_decode::<f64>(bytes);
+    try_decode::<char>(bytes);
+    try_decode::<bool>(bytes);
+    try_decode::<String>(bytes);
+    try_decode::<Vec<u8>>(bytes);
+    try_decode::<ByteBuf>(bytes);
+    try_decode::<Vec<String>>(bytes);
+    try_decode::<Vec<ByteBuf>>(bytes);
+    try_decode::<Option<Vec<u64>>>(bytes);
+    try_decode::<(u32, String, Vec<i16>)>(bytes);
+    try_decode::<BTreeMap<String, ByteBuf>>(bytes);
+    try_decode::<HashMap<u64, String>>(bytes);
+    try_decode::<HashSet<String>>(bytes);
+    try_decode::<Msg>(bytes);
+    try_decode::<Vec<Msg>>(bytes);
+    try_decode::<procpool::TaskError>(bytes);
+    try_decode::<Result<Vec<Msg>, String>>(bytes);
+}
+
+fn config(ci: u32, soak: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: scaled(ci, soak),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------- codec properties
+
+proptest! {
+    #![proptest_config(config(2_000, 200_000))]
+
+    /// Random bytes, as every type: an error or a value, never a panic or a huge allocation.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        decode_as_everything(&bytes);
+    }
+
+    /// Random bytes behind a length prefix that claims a lot: the decoder must not believe it.
+    #[test]
+    fn huge_length_claims_do_not_allocate(
+        marker in prop_oneof![Just(251u8), Just(252u8), Just(253u8)],
+        claim in any::<u64>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = vec![marker];
+        match marker {
+            251 => bytes.extend_from_slice(&(claim as u16).to_le_bytes()),
+            252 => bytes.extend_from_slice(&(claim as u32).to_le_bytes()),
+            _ => bytes.extend_from_slice(&claim.to_le_bytes()),
+        }
+        bytes.extend_from_slice(&tail);
+        decode_as_everything(&bytes);
+        // The same claim one level down (inside an enum variant or a tuple).
+        let mut nested = vec![2u8];
+        nested.extend_from_slice(&bytes);
+        decode_as_everything(&nested);
+    }
+
+    /// Every strict prefix of a valid message is an error (never a wrong value).
+    #[test]
+    fn truncated_messages_are_errors(msg in msg_strategy(), cut in any::<prop::sample::Index>()) {
+        let bytes = codec::encode(&msg).unwrap();
+        prop_assert_eq!(codec::decode::<Msg>(&bytes).unwrap(), msg.clone());
+        let cut = cut.index(bytes.len());
+        INPUTS.fetch_add(1, Ordering::Relaxed);
+        let (r, largest) = largest_allocation(|| codec::decode::<Msg>(&bytes[..cut]));
+        let kind = r.expect_err("a strict prefix decoded").kind();
+        prop_assert!(
+            matches!(kind, DecodeErrorKind::UnexpectedEnd | DecodeErrorKind::TooLarge),
+            "prefix gave {:?}", kind
+        );
+        prop_assert!(largest <= tight_bound(cut));
+        // And with a byte of garbage appended: trailing bytes.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        prop_assert_eq!(
+            codec::decode::<Msg>(&longer).unwrap_err().kind(),
+            DecodeErrorKind::TrailingBytes
+        );
+    }
+
+    /// Valid messages with bytes flipped, inserted or deleted: a value or an error, as every
+    /// type.
+    #[test]
+    fn mutated_messages_never_panic(
+        msgs in proptest::collection::vec(msg_strategy(), 1..4),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+    ) {
+        let mut bytes = codec::encode(&msgs).unwrap();
+        for (at, byte, op) in edits {
+            if bytes.is_empty() {
+                bytes.push(byte);
+                continue;
+            }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] ^= byte | 1,
+                1 => bytes.insert(i, byte),
+                _ => { bytes.remove(i); }
+            }
+        }
+        decode_as_everything(&bytes);
+    }
+}
+
+/// The regression that the counting allocator found: a 5-byte message claiming a 1 GiB string
+/// made `decode` allocate (and zero) about 1 GiB before noticing that the bytes were not there.
+#[test]
+fn a_five_byte_claim_does_not_allocate_a_gigabyte() {
+    for ty in 0..3 {
+        let bytes = [252u8, 0, 0, 0, 0x3f]; // varint u32: 0x3f00_0000, just under 1 GiB
+        let (is_err, largest) = largest_allocation(|| match ty {
+            0 => codec::decode::<String>(&bytes).is_err(),
+            1 => codec::decode::<ByteBuf>(&bytes).is_err(),
+            _ => codec::decode::<Vec<u8>>(&bytes).is_err(),
+        });
+        assert!(is_err);
+        assert!(
+            largest <= tight_bound(bytes.len()),
+            "type {ty}: 5 bytes of garbage allocated {largest} bytes"
+        );
+    }
+}
+
+/// Large valid messages still decode after the tightening (the limit follows the input).
+#[test]
+fn large_messages_still_decode() {
+    for len in [
+        0usize,
+        1,
+        4095,
+        4096,
+        4097,
+        1 << 20,
+        (1 << 20) + 1,
+        17 << 20,
+    ] {
+        let s = "x".repeat(len);
+        let b = ByteBuf::from(vec![7u8; len]);
+        let enc = codec::encode(&(s.clone(), b.clone(), vec![s.clone()])).unwrap();
+        let back: (String, ByteBuf, Vec<String>) = codec::decode(&enc).unwrap();
+        assert_eq!(back.0.len(), len);
+        assert_eq!(back.1, b);
+        assert_eq!(back.2, vec![s]);
+        // The densest claims: 16 (u128) and 8 (u64) bytes of memory per encoded byte.
+        let wide = (
+            vec![0u128; len / 16],
+            vec![1u64; len / 8],
+            vec![true; len / 8],
+        );
+        let back: (Vec<u128>, Vec<u64>, Vec<bool>) =
+            codec::decode(&codec::encode(&wide).unwrap()).unwrap();
+        assert_eq!(back, wide);
+    }
+}
+
+/// Prints the figures (run with `--nocapture`, or set `PROCPOOL_FIGURES`). Named to run last
+/// in alphabetical order; the counts are what this process tried.
+#[test]
+fn zz_report_codec_figures() {
+    // Give the property tests (other threads) a moment: the figure is a lower bound anyway.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    figure(
+        "garbage.codec",
+        format!(
+            "{} inputs decoded (each as up to 20 types), largest single allocation {} bytes",
+            INPUTS.load(Ordering::Relaxed),
+            LARGEST_SEEN.load(Ordering::Relaxed)
+        ),
+    );
+}
