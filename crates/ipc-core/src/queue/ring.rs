@@ -395,11 +395,14 @@ impl Ring {
         let cap = self.cap();
         let limit = self.item_limit();
         let whole = HDR + pad8(msg.len()) + SLACK;
+        // A streamed chunk must fit in the ring with its header and the slack (the smallest
+        // ring, 4 KiB, cannot hold a MIN_STREAM_CHUNK one).
+        let min_chunk = MIN_STREAM_CHUNK.min(cap / 2);
         // Wait for an item slot and, if the message fits in the ring, room for all of it.
         let first_need = if whole <= cap {
             whole
         } else {
-            HDR + MIN_STREAM_CHUNK + SLACK
+            HDR + min_chunk + SLACK
         };
         let mut h = self.shm.head.load(Ordering::Relaxed);
         let ready = |h: u64| self.items_at(h) < limit && self.free_bytes(h) >= first_need;
@@ -423,7 +426,7 @@ impl Ring {
             let need = if HDR + pad8(rest.len()) + SLACK <= cap {
                 HDR + pad8(rest.len()) + SLACK
             } else {
-                HDR + MIN_STREAM_CHUNK + SLACK
+                HDR + min_chunk + SLACK
             };
             if free < need {
                 let ok = Self::wait_on(

@@ -239,6 +239,27 @@ fn message_sizes_across_processes() {
 }
 
 #[test]
+fn smallest_ring_streams_large_messages() {
+    with_watchdog(Duration::from_secs(60), || {
+        // 4 KiB is the smallest ring; a message larger than it must stream through it
+        // (a 4 KiB stream chunk plus its header never fit, and `put` waited forever).
+        let q: Queue<ByteBuf> = Queue::builder().capacity(4096).build().unwrap();
+        let mut child = fork_child(|| {
+            for seed in 0..4u8 {
+                q.put(pattern(4096 * usize::from(seed + 1) + 3, seed))
+                    .unwrap();
+            }
+            0
+        });
+        for seed in 0..4u8 {
+            let got = q.get_timeout(T).unwrap();
+            assert!(got == pattern(4096 * usize::from(seed + 1) + 3, seed));
+        }
+        assert_eq!(child.wait(T), 0);
+    });
+}
+
+#[test]
 fn producer_killed_mid_stream_does_not_wedge() {
     with_watchdog(T, || {
         let q: Queue<ByteBuf> = Queue::builder().capacity(64 * 1024).build().unwrap();
