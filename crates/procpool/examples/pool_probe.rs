@@ -8,6 +8,17 @@ fn triv(x: u64) -> u64 {
 fn main() {
     let pool = procpool::Pool::new(2).unwrap();
     pool.map(triv, 0..1000).unwrap();
+    if std::env::args().any(|a| a == "--serial") {
+        let t = Instant::now();
+        for i in 0..5000 {
+            pool.apply(triv, i).unwrap();
+        }
+        println!(
+            "apply serial: {:.1} us/roundtrip",
+            t.elapsed().as_secs_f64() * 1e6 / 5000.0
+        );
+        return;
+    }
     for chunk in [None, Some(1)] {
         let n = 100_000u64;
         let t = Instant::now();
