@@ -57,7 +57,7 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// How long a blocked caller spins before it sleeps on a futex. Waking a sleeper on another
 /// core costs about 25 µs on a small VM while a spin hand-over takes well under 1 µs, so a
 /// short spin pays off; longer spins only burn the core the other party may need.
-const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
+const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(10);
 
 /// Whether spinning can help at all (it cannot on a single CPU: the party that would make
 /// `ready` true cannot run while we spin).

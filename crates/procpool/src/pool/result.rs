@@ -28,7 +28,7 @@ pub(crate) struct Slot<R> {
 
 /// How long a waiter spins for the result before sleeping: a pool round trip can be a few
 /// microseconds, and a condvar wake-up on another core costs tens of them.
-const SPIN: Duration = Duration::from_micros(30);
+const SPIN: Duration = Duration::from_micros(10);
 
 impl<R> Slot<R> {
     pub(crate) fn new() -> Arc<Slot<R>> {
