@@ -180,37 +180,41 @@ impl Inner {
             return;
         }
         let maxtasks = self.config.maxtasks;
-        let depth = prefetch_for(st.avg_task_ns);
-        for i in 0..st.workers.len() {
-            while let Some(w) = st.workers[i].as_mut() {
-                if w.retiring || w.inflight.len() >= depth {
-                    break;
+        // Breadth first: every worker with room gets one task before any gets another, so
+        // that a burst of tasks spreads over the idle workers (Python's shared task queue)
+        // instead of filling the first worker's prefetch.
+        for depth in 1..=prefetch_for(st.avg_task_ns) {
+            for i in 0..st.workers.len() {
+                while let Some(w) = st.workers[i].as_mut() {
+                    if w.retiring || w.inflight.len() >= depth {
+                        break;
+                    }
+                    let Some(id) = st.pending.pop_front() else {
+                        return;
+                    };
+                    let Some(task) = st.tasks.get(&id) else {
+                        continue;
+                    };
+                    let seq = st.next_seq;
+                    let msg = ToWorker::Task {
+                        seq,
+                        entry: task.code.entry,
+                        func: task.code.func,
+                        payload: ByteBuf::from(task.payload.clone()),
+                    };
+                    if let Err(e) = w.tasks.put(msg) {
+                        log::error!("pool: cannot dispatch to worker {i}: {e}");
+                        st.pending.push_front(id);
+                        break;
+                    }
+                    st.next_seq += 1;
+                    w.inflight.push_back(seq);
+                    w.assigned += 1;
+                    if maxtasks != 0 && w.assigned >= maxtasks {
+                        w.retiring = true;
+                    }
+                    st.by_seq.insert(seq, id);
                 }
-                let Some(id) = st.pending.pop_front() else {
-                    return;
-                };
-                let Some(task) = st.tasks.get(&id) else {
-                    continue;
-                };
-                let seq = st.next_seq;
-                let msg = ToWorker::Task {
-                    seq,
-                    entry: task.code.entry,
-                    func: task.code.func,
-                    payload: ByteBuf::from(task.payload.clone()),
-                };
-                if let Err(e) = w.tasks.put(msg) {
-                    log::error!("pool: cannot dispatch to worker {i}: {e}");
-                    st.pending.push_front(id);
-                    break;
-                }
-                st.next_seq += 1;
-                w.inflight.push_back(seq);
-                w.assigned += 1;
-                if maxtasks != 0 && w.assigned >= maxtasks {
-                    w.retiring = true;
-                }
-                st.by_seq.insert(seq, id);
             }
         }
     }
