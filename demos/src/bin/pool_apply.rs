@@ -148,7 +148,7 @@ fn pids_line(pids: &BTreeSet<u32>) -> String {
 /// Scenario 26.
 fn part_async(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
     say!(
-        "== 26. apply_async (non-blocking): 4 tasks on Pool({}) ==",
+        "=== 26. apply_async (non-blocking): 4 tasks on Pool({}) ===",
         s.processes
     );
     let secs = s.opts.dur(3.0).as_secs_f64();
@@ -184,7 +184,7 @@ fn part_async(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
 /// Scenario 27.
 fn part_apply(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
     say!(
-        "== 27. apply (blocking): 4 tasks on Pool({}) ==",
+        "=== 27. apply (blocking): 4 tasks on Pool({}) ===",
         s.processes
     );
     let secs = s.opts.dur(3.0).as_secs_f64();
@@ -213,7 +213,7 @@ fn part_apply(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
 
 /// Scenario 28.
 fn part_results(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
-    say!("== 28. results: apply_async + get() in order ==");
+    say!("=== 28. results: apply_async + get() in order ===");
     let secs = s.opts.dur(1.0).as_secs_f64();
     let pool = s.pool()?;
     let mut got = Vec::new();
@@ -227,7 +227,7 @@ fn part_results(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
         got == [0, 1, 2, 3],
         "get() right after apply_async gives 0, 1, 2, 3 in order",
     );
-    say!("== 28. results: collect the AsyncResults, get them after close/join ==");
+    say!("=== 28. results: collect the AsyncResults, get them after close/join ===");
     let secs = s.opts.dur(0.5).as_secs_f64();
     let results: Vec<AsyncResult<(u64, u32)>> = (0..10u64)
         .map(|n| pool.apply_async(square, (n, secs)))
@@ -259,7 +259,7 @@ fn part_results(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
 /// Scenario 29.
 fn part_identity(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
     say!(
-        "== 29. worker identity: 6 tasks on Pool({}) ==",
+        "=== 29. worker identity: 6 tasks on Pool({}) ===",
         s.processes
     );
     let me = procpool::current_process().pid();

@@ -93,7 +93,7 @@ fn context(opts: &Opts) -> Context {
 type Part = fn(&Opts, Context, &mut Checks) -> Result<(), Box<dyn Error>>;
 
 fn default_size(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
-    say!("== Pool() with no size ==");
+    say!("=== Pool() with no size ===");
     let pool = Pool::builder().context(ctx).build()?;
     let n = procpool::cpu_count();
     say!(
@@ -108,7 +108,7 @@ fn default_size(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Er
 }
 
 fn initializer(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
-    say!("== Pool(2, initializer=init_worker, initargs=(\"ticket-\", 100)) ==");
+    say!("=== Pool(2, initializer=init_worker, initargs=(\"ticket-\", 100)) ===");
     let pool = Pool::builder()
         .processes(2)
         .initializer(init_worker, ("ticket-".to_string(), 100))
@@ -127,7 +127,7 @@ fn initializer(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Err
 }
 
 fn maxtasks(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
-    say!("== Pool(1, maxtasksperchild=2): 6 tasks ==");
+    say!("=== Pool(1, maxtasksperchild=2): 6 tasks ===");
     let pool = Pool::builder()
         .processes(1)
         .maxtasksperchild(2)
@@ -157,7 +157,7 @@ fn maxtasks(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>
 fn async_result(opts: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
     let secs = opts.dur(2.0).as_secs_f64();
     let short = opts.dur(0.5);
-    say!("== AsyncResult: a task that sleeps {secs:.2} s ==");
+    say!("=== AsyncResult: a task that sleeps {secs:.2} s ===");
     let pool = Pool::builder().processes(2).context(ctx).build()?;
     let r = pool.apply_async(sleep_then, (secs, "done".to_string()))?;
     let ready = r.ready();
@@ -208,7 +208,7 @@ fn async_result(opts: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn
 }
 
 fn errors(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
-    say!("== get() re-raises the task's error ==");
+    say!("=== get() re-raises the task's error ===");
     let pool = Pool::builder().processes(2).context(ctx).build()?;
     let before = pool.worker_pids();
     let r = pool.apply_async(divide, (1, 0))?;
@@ -242,7 +242,7 @@ fn errors(_: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> 
 }
 
 fn close_join(opts: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
-    say!("== close() and join() ==");
+    say!("=== close() and join() ===");
     let secs = opts.dur(0.5).as_secs_f64();
     let pool = Pool::builder().processes(2).context(ctx).build()?;
     let early_join = pool.join();
@@ -278,7 +278,7 @@ fn close_join(opts: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn E
 
 fn terminate(opts: &Opts, ctx: Context, c: &mut Checks) -> Result<(), Box<dyn Error>> {
     let secs = opts.dur(10.0).as_secs_f64();
-    say!("== terminate(): 4 tasks of {secs:.1} s on Pool(2) ==");
+    say!("=== terminate(): 4 tasks of {secs:.1} s on Pool(2) ===");
     let pool = Pool::builder().processes(2).context(ctx).build()?;
     let results: Vec<_> = (0..4)
         .map(|i| pool.apply_async(sleep_then, (secs, format!("task {i}"))))
