@@ -31,6 +31,16 @@ const DEMOS: &[(&str, &str, &str, &[&str])] = &[
     ("13", "Ticket booking", "ticket_booking", &[]),
     ("14", "Semaphore: KTV rooms", "ktv_rooms", &[]),
     ("15, 17", "Producer and consumer", "producer_consumer", &[]),
+    ("16", "Event: traffic lights", "traffic_lights", &[]),
+    ("18", "The Queue API", "queue_api", &[]),
+    ("19", "Two writers, one reader", "queue_readers", &[]),
+    (
+        "20",
+        "Producers and consumers with end markers",
+        "producers_consumers",
+        &[],
+    ),
+    ("21", "JoinableQueue", "joinable_queue", &[]),
 ];
 
 /// `cargo run --bin tour` builds only the tour: build the other demos (same profile) if any
