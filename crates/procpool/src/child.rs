@@ -44,6 +44,9 @@ pub(crate) struct ChildShared {
     status: Option<OwnedFd>,
     /// The fork server died without reporting the status: fall back to the pidfd.
     server_lost: AtomicBool,
+    /// A thread is in a blocking `waitid` for this child (so ECHILD elsewhere means "being
+    /// reaped", not "lost").
+    reaping: AtomicBool,
     exit: Mutex<Option<i32>>,
 }
 
@@ -94,6 +97,7 @@ impl ChildShared {
             pidfd,
             status: None,
             server_lost: AtomicBool::new(false),
+            reaping: AtomicBool::new(false),
             exit: Mutex::new(None),
         })
     }
@@ -114,6 +118,7 @@ impl ChildShared {
             pidfd,
             status: Some(status),
             server_lost: AtomicBool::new(false),
+            reaping: AtomicBool::new(false),
             exit: Mutex::new(None),
         })
     }
@@ -157,6 +162,13 @@ impl ChildShared {
         let Some(status) = &self.status else {
             return match sys::waitid_pidfd(self.pidfd.as_fd(), false) {
                 Ok(r) => r,
+                // Another thread's blocking join reaped it and is about to store the code.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ECHILD)
+                        && self.reaping.load(Ordering::SeqCst) =>
+                {
+                    None
+                }
                 Err(e) => {
                     log::warn!("procpool: cannot reap child {}: {e}", self.pid);
                     Some(UNKNOWN_EXIT)
@@ -185,6 +197,24 @@ impl ChildShared {
 
     /// Waits until the child ends or `deadline` passes; returns its exit code if it ended.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<i32> {
+        if deadline.is_none() && self.status.is_none() && self.owned_here() {
+            // Fast path for a plain join of our own child: one blocking `waitid`, without
+            // holding the lock (other threads may poll meanwhile). If another thread reaps the
+            // child first, this gets ECHILD and the loop below finds the stored code.
+            if self.known_exit().is_none() {
+                self.reaping.store(true, Ordering::SeqCst);
+                let r = sys::waitid_pidfd(self.pidfd.as_fd(), true);
+                if let Ok(Some(code)) = r {
+                    let mut exit = self.exit.lock();
+                    if exit.is_none() {
+                        *exit = Some(code);
+                        drop(exit);
+                        state().unregister(self);
+                    }
+                }
+                self.reaping.store(false, Ordering::SeqCst);
+            }
+        }
         loop {
             if let Some(code) = self.poll() {
                 return Some(code);
@@ -337,7 +367,13 @@ impl fmt::Display for ExitCodeName {
 /// terminated (SIGTERM, then SIGKILL after a grace period), non-daemon children are waited for.
 pub(crate) fn end_children() {
     let st = state();
-    let list: Vec<Arc<ChildShared>> = st.children.lock().clone();
+    let list: Vec<Arc<ChildShared>> = {
+        let children = st.children.lock();
+        if children.is_empty() {
+            return;
+        }
+        children.clone()
+    };
     let daemons: Vec<_> = list.iter().filter(|c| c.daemon).collect();
     for d in &daemons {
         if d.poll().is_none() {

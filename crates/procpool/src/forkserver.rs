@@ -166,6 +166,7 @@ fn reply(sock: &ServerSocket, pid: i32, fds: &[BorrowedFd<'_>]) -> io::Result<()
 /// The fork server's main loop (runs in the re-executed binary, before `main`).
 pub(crate) fn serve(sock: ServerSocket) -> ! {
     sys::ignore_sigpipe();
+    crate::runtime::install_panic_hook(); // inherited by every child
     let me = std::process::id();
     let mut sock = Some(sock);
     let mut kids: Vec<Kid> = Vec::new();

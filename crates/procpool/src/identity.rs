@@ -103,9 +103,36 @@ pub(crate) fn state() -> &'static ProcState {
     STATE.get_or_init(|| ProcState::new(None))
 }
 
-/// Installs a child's identity in a freshly started child process.
-pub(crate) fn install_child_state(setup: ChildSetup) -> &'static ProcState {
-    STATE.set(ProcState::new(Some(setup)))
+/// A child's state, built before the child starts (under fork, in the parent: the child then
+/// only publishes it, touching as little memory as possible, since every page it writes is a
+/// copy-on-write fault).
+pub(crate) struct PreparedState {
+    state: Box<ProcState>,
+    /// Known to be inherited ignored (fork), so the child need not ignore it again.
+    pub(crate) sigpipe_ignored: bool,
+}
+
+impl PreparedState {
+    pub(crate) fn new(setup: ChildSetup) -> PreparedState {
+        PreparedState {
+            state: Box::new(ProcState::new(Some(setup))),
+            sigpipe_ignored: false,
+        }
+    }
+
+    pub(crate) fn setup(&self) -> &ChildSetup {
+        self.state
+            .setup
+            .as_ref()
+            .expect("a child's state has a setup")
+    }
+
+    /// Publishes the state in the (new) child process that runs this.
+    pub(crate) fn install(self) -> &'static ProcState {
+        let mut st = self.state;
+        st.pid = std::process::id();
+        STATE.set_boxed(st)
+    }
 }
 
 /// The current process, as Python's `multiprocessing.current_process()`: name, pid, daemon

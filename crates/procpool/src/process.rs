@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::child::{self, ChildShared, ExitCodeName, UNKNOWN_EXIT};
 use crate::context::{StartMethod, get_start_method};
 use crate::error::{JoinTimeoutError, ProcessError, StartError};
-use crate::identity::{ChildSetup, state};
+use crate::identity::{ChildSetup, PreparedState, state};
 use crate::launcher::on_long_lived_thread;
 use crate::sys;
 use crate::target::{ClosureTask, Exit, FnTask, Run, RunTask, Task, short_type_name};
@@ -107,14 +107,20 @@ impl Process {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Exit + 'static,
     {
-        Process::build("Process", Box::new(FnTask { f: target, args }))
+        Process::build(
+            "Process",
+            Box::new(FnTask {
+                f: target,
+                args: Some(args),
+            }),
+        )
     }
 
     /// A process that will call `value.run()` in the child (the tutorials' subclass of
     /// `Process` overriding `run`). The default name is the type's name with a counter, as in
     /// Python: `MyProcess-1`.
     pub fn from_run<T: Run>(value: T) -> Process {
-        Process::build(short_type_name::<T>(), Box::new(RunTask(value)))
+        Process::build(short_type_name::<T>(), Box::new(RunTask(Some(value))))
     }
 
     /// A process that will call the closure `f` in the child. Closures capture state that
@@ -123,8 +129,10 @@ impl Process {
     /// [`StartError::ForkOnly`].
     ///
     /// ```
+    /// use procpool::{ExitCode, Process, StartMethod};
     /// let data = vec![1, 2, 3];
-    /// let mut p = procpool::Process::from_fn(move || procpool::ExitCode(data.len() as i32));
+    /// let mut p = Process::from_fn(move || ExitCode(data.len() as i32))
+    ///     .with_start_method(StartMethod::Fork);
     /// p.start()?;
     /// assert_eq!(p.join()?, 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -134,7 +142,7 @@ impl Process {
         F: FnOnce() -> R + Send + 'static,
         R: Exit + 'static,
     {
-        Process::build("Process", Box::new(ClosureTask(f)))
+        Process::build("Process", Box::new(ClosureTask(Some(f))))
     }
 
     /// Sets the name (builder style).
@@ -342,12 +350,22 @@ fn start_fork(
     let name = setup.name.clone();
     let daemon = setup.daemon;
     let parent = state().pid;
+    crate::runtime::install_panic_hook();
     type Launched = (io::Result<(u32, OwnedFd)>, Option<Box<dyn Task>>);
     let launch = move || -> Launched {
         let mut task = Some(task);
+        let mut prepared = PreparedState::new(setup);
+        prepared.sigpipe_ignored = sys::sigpipe_ignored();
         let forked = sys::fork_run(|| {
             let t = task.take();
-            crate::runtime::run_child(setup, parent, move || t.map_or(1, |t| t.run()))
+            crate::runtime::run_child(prepared, parent, move || match t {
+                Some(mut t) => {
+                    let code = t.run();
+                    std::mem::forget(t); // exiting: do not touch the allocator
+                    code
+                }
+                None => 1,
+            })
         });
         let r = forked.and_then(|pid| match sys::pidfd_open(pid) {
             Ok(pidfd) => Ok((pid, pidfd)),

@@ -18,15 +18,18 @@ use std::panic::AssertUnwindSafe;
 
 use nix::sys::signal::Signal;
 
-use crate::identity::{ChildSetup, install_child_state};
+use crate::identity::PreparedState;
 use crate::sys;
 
 /// Runs a child's body (which returns the exit code) and exits.
-pub(crate) fn run_child(setup: ChildSetup, expected_ppid: u32, body: impl FnOnce() -> i32) -> ! {
-    let daemon = setup.daemon;
-    crate::context::inherit_default(setup.default_method);
-    install_child_state(setup);
-    sys::ignore_sigpipe();
+pub(crate) fn run_child(state: PreparedState, expected_ppid: u32, body: impl FnOnce() -> i32) -> ! {
+    let daemon = state.setup().daemon;
+    let sigpipe_ignored = state.sigpipe_ignored;
+    crate::context::inherit_default(state.setup().default_method);
+    state.install();
+    if !sigpipe_ignored {
+        sys::ignore_sigpipe();
+    }
     if daemon {
         let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
         if nix::unistd::getppid().as_raw() as u32 != expected_ppid {
@@ -35,22 +38,44 @@ pub(crate) fn run_child(setup: ChildSetup, expected_ppid: u32, body: impl FnOnce
             sys::exit_now(1);
         }
     }
-    install_panic_hook();
+    install_panic_hook(); // inherited (nothing to do) under fork
     let code = std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(1);
     finish(code)
 }
 
 /// The end of a child: flush, end its own children, `_exit(code)`.
 pub(crate) fn finish(code: i32) -> ! {
+    // (Rust's stderr is unbuffered: only stdout needs flushing.)
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     let _ = std::panic::catch_unwind(crate::child::end_children);
     let _ = std::io::stdout().flush();
     sys::exit_now(code)
 }
 
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+/// Installs, once per program, a panic hook that reports a panic in a procpool child as Python
+/// reports an exception in a child (`Process <name>:` then the message, and a backtrace if
+/// `RUST_BACKTRACE` asks for one) and defers to the previous hook everywhere else.
+///
+/// It is installed in the parent before the first fork, so that a forked child inherits it
+/// instead of writing to the hook's memory (each page a forked child writes costs a
+/// copy-on-write fault). A hook that the program installs later replaces it; forked children
+/// then report panics through that hook.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if crate::identity::state().setup.is_some() {
+                report_child_panic(info);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn report_child_panic(info: &std::panic::PanicHookInfo<'_>) {
+    {
         let name = crate::identity::state().name().to_owned();
         let payload = info.payload();
         let msg = payload
@@ -69,5 +94,5 @@ fn install_panic_hook() {
         }
         // Straight to the descriptor: not through the test harness's output capture.
         let _ = std::io::stderr().write_all(text.as_bytes());
-    }));
+    }
 }

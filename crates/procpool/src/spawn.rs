@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::child::ChildShared;
 use crate::error::StartError;
-use crate::identity::ChildSetup;
+use crate::identity::{ChildSetup, PreparedState};
 use crate::launcher::on_long_lived_thread;
 use crate::sys::{self, Role, Trusted};
 use crate::target::{Payload, Task, Trampoline};
@@ -113,7 +113,9 @@ pub(crate) fn run_spec(spec: Trusted, server_pid: Option<u32>) -> ! {
     }
     let ppid = server_pid.unwrap_or(header.setup.parent_pid);
     let trampoline = header.trampoline;
-    crate::runtime::run_child(header.setup, ppid, move || (trampoline.get())(body))
+    crate::runtime::run_child(PreparedState::new(header.setup), ppid, move || {
+        (trampoline.get())(body)
+    })
 }
 
 /// Runs this process as a spawned child (or fork server) if it was started as one, and never

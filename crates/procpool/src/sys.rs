@@ -93,6 +93,16 @@ pub(crate) fn ignore_sigpipe() {
     let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) };
 }
 
+/// Whether `SIGPIPE` is ignored in this process (a query; changes nothing).
+pub(crate) fn sigpipe_ignored() -> bool {
+    // SAFETY: sigaction is plain old data for which all-zero is a valid value.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries the current one into `old`, a valid, writable
+    // sigaction.
+    let r = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
 /// Registers `f` to run when the process exits normally (`exit`, return from `main`).
 pub(crate) fn register_atexit(f: extern "C" fn()) -> io::Result<()> {
     // SAFETY: `f` is a plain `extern "C" fn()` with static lifetime.
@@ -235,8 +245,8 @@ impl<T: Sync + 'static> LeakedCell<T> {
     }
 
     /// Replaces the value (the previous one is leaked).
-    pub(crate) fn set(&self, value: T) -> &'static T {
-        let v: &'static T = Box::leak(Box::new(value));
+    pub(crate) fn set_boxed(&self, value: Box<T>) -> &'static T {
+        let v: &'static T = Box::leak(value);
         self.0.store(v as *const T as *mut T, Ordering::Release);
         v
     }

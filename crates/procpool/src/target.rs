@@ -163,8 +163,10 @@ pub(crate) struct Payload {
 
 /// Something a child can run.
 pub(crate) trait Task: Send {
-    /// Runs here (in a forked child), returning the exit code.
-    fn run(self: Box<Self>) -> i32;
+    /// Runs here (in a forked child), returning the exit code. Called at most once; it takes
+    /// `&mut self` so that the child can leak the task's box instead of freeing it (freeing
+    /// would write to allocator pages shared copy-on-write with the parent, just before exit).
+    fn run(&mut self) -> i32;
     /// Encodes the task for spawn / the fork server.
     fn encode(&self) -> Result<Payload, StartError>;
 }
@@ -181,7 +183,7 @@ fn decode_failed(what: &str, e: impl fmt::Display) -> i32 {
 /// A target function and its arguments.
 pub(crate) struct FnTask<A, R> {
     pub(crate) f: fn(A) -> R,
-    pub(crate) args: A,
+    pub(crate) args: Option<A>,
 }
 
 fn fn_trampoline<A, R>(body: Trusted) -> i32
@@ -200,12 +202,18 @@ where
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Exit + 'static,
 {
-    fn run(self: Box<Self>) -> i32 {
-        (self.f)(self.args).report()
+    fn run(&mut self) -> i32 {
+        match self.args.take() {
+            Some(args) => (self.f)(args).report(),
+            None => 1,
+        }
     }
 
     fn encode(&self) -> Result<Payload, StartError> {
-        let body = encode_with_fds(&(CodeRef::new(self.f), &self.args))?;
+        let Some(args) = &self.args else {
+            return Err(StartError::Closed);
+        };
+        let body = encode_with_fds(&(CodeRef::new(self.f), args))?;
         Ok(Payload {
             trampoline: CodeRef::new(fn_trampoline::<A, R> as Trampoline),
             body,
@@ -214,7 +222,7 @@ where
 }
 
 /// A user process type.
-pub(crate) struct RunTask<T>(pub(crate) T);
+pub(crate) struct RunTask<T>(pub(crate) Option<T>);
 
 fn run_trampoline<T: Run>(body: Trusted) -> i32 {
     match body.decode::<T>() {
@@ -224,12 +232,18 @@ fn run_trampoline<T: Run>(body: Trusted) -> i32 {
 }
 
 impl<T: Run> Task for RunTask<T> {
-    fn run(self: Box<Self>) -> i32 {
-        self.0.run().report()
+    fn run(&mut self) -> i32 {
+        match self.0.take() {
+            Some(v) => v.run().report(),
+            None => 1,
+        }
     }
 
     fn encode(&self) -> Result<Payload, StartError> {
-        let body = encode_with_fds(&self.0)?;
+        let Some(v) = &self.0 else {
+            return Err(StartError::Closed);
+        };
+        let body = encode_with_fds(v)?;
         Ok(Payload {
             trampoline: CodeRef::new(run_trampoline::<T> as Trampoline),
             body,
@@ -238,15 +252,18 @@ impl<T: Run> Task for RunTask<T> {
 }
 
 /// A closure (fork only).
-pub(crate) struct ClosureTask<F>(pub(crate) F);
+pub(crate) struct ClosureTask<F>(pub(crate) Option<F>);
 
 impl<F, R> Task for ClosureTask<F>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Exit,
 {
-    fn run(self: Box<Self>) -> i32 {
-        (self.0)().report()
+    fn run(&mut self) -> i32 {
+        match self.0.take() {
+            Some(f) => f().report(),
+            None => 1,
+        }
     }
 
     fn encode(&self) -> Result<Payload, StartError> {

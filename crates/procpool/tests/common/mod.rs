@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `f` on a thread and fails the test if it does not finish within `limit` (a deadlock
 /// fails instead of hanging the suite).
-pub fn with_watchdog<T: Send + 'static>(
+pub(crate) fn with_watchdog<T: Send + 'static>(
     limit: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
@@ -28,10 +28,10 @@ pub fn with_watchdog<T: Send + 'static>(
 }
 
 /// A path for a scratch file that no other test uses (removed by `Scratch`'s drop).
-pub struct Scratch(pub PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    pub fn new(tag: &str) -> Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         Scratch(
@@ -39,12 +39,12 @@ impl Scratch {
         )
     }
 
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         self.0.to_string_lossy().into_owned()
     }
 
     /// Waits (up to `timeout`) until the file exists and is not empty; returns its content.
-    pub fn read_within(&self, timeout: Duration) -> String {
+    pub(crate) fn read_within(&self, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(s) = std::fs::read_to_string(&self.0) {
@@ -61,7 +61,7 @@ impl Scratch {
         }
     }
 
-    pub fn read(&self) -> String {
+    pub(crate) fn read(&self) -> String {
         std::fs::read_to_string(&self.0).unwrap_or_default()
     }
 }
@@ -74,14 +74,14 @@ impl Drop for Scratch {
 
 /// Writes `content` atomically (write to a temporary name, then rename), so that a reader never
 /// sees a partial file.
-pub fn publish(path: &str, content: &str) {
+pub(crate) fn publish(path: &str, content: &str) {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, content).expect("write scratch file");
     std::fs::rename(&tmp, path).expect("rename scratch file");
 }
 
 /// Whether process `pid` is gone: no `/proc` entry, or a zombie (ended, awaiting its reaper).
-pub fn pid_gone(pid: u32) -> bool {
+pub(crate) fn pid_gone(pid: u32) -> bool {
     match std::fs::read(format!("/proc/{pid}/stat")) {
         Ok(stat) => match stat.iter().rposition(|&b| b == b')') {
             Some(i) => matches!(stat.get(i + 2), Some(b'Z' | b'X' | b'x')),
@@ -92,12 +92,12 @@ pub fn pid_gone(pid: u32) -> bool {
 }
 
 /// Whether `/proc/<pid>` has disappeared (the process was reaped).
-pub fn pid_reaped(pid: u32) -> bool {
+pub(crate) fn pid_reaped(pid: u32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes.
-pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
