@@ -546,14 +546,7 @@ impl Centre {
 fn main() {
     let opts = Opts::parse(USAGE);
     let method = opts.start_method();
-    let port = match opts.value("--port").map(str::parse::<u16>) {
-        None => 0,
-        Some(Ok(p)) => p,
-        Some(Err(_)) => {
-            eprintln!("command_centre: --port needs a number from 0 to 65535");
-            std::process::exit(2)
-        }
-    };
+    let port: u16 = opts.number("--port", 0);
     let queue: Queue<ServerMsg> = match Queue::unbounded() {
         Ok(q) => q,
         Err(e) => {

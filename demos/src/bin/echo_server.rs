@@ -40,7 +40,7 @@ the fork start method only.
 
 Options:
   --port P              port to listen on (default 0: any free port)
-  --max-connections N   --serve: stop after N connections (default: serve until killed)
+  --max-connections N   --serve: stop after N connections (default 0: serve until killed)
   --client ADDR         client mode: connect to ADDR (host:port)";
 
 /// A connection's handler, run in a process of its own: echoes each line in upper case.
@@ -101,14 +101,7 @@ fn serve(
 }
 
 fn bind(opts: &Opts) -> TcpListener {
-    let port = match opts.value("--port").map(str::parse::<u16>) {
-        None => 0,
-        Some(Ok(p)) => p,
-        Some(Err(_)) => {
-            eprintln!("echo_server: --port needs a number from 0 to 65535");
-            std::process::exit(2)
-        }
-    };
+    let port: u16 = opts.number("--port", 0);
     match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
         Err(e) => {
@@ -271,14 +264,8 @@ fn main() {
             "echo server listening on {} (one process per connection)",
             addr_of(&listener)
         );
-        let max = match opts.value("--max-connections").map(str::parse::<usize>) {
-            None => None,
-            Some(Ok(n)) if n > 0 => Some(n),
-            Some(_) => {
-                eprintln!("echo_server: --max-connections needs a positive number");
-                std::process::exit(2)
-            }
-        };
+        let max: usize = opts.number("--max-connections", 0);
+        let max = (max > 0).then_some(max);
         serve(listener, max, None).map(|()| true)
     } else {
         self_test(&opts)

@@ -57,21 +57,13 @@ fn page(title: &str) -> String {
     )
 }
 
-fn number(opts: &Opts, name: &str, default: f64) -> f64 {
-    match opts.value(name).map(str::parse::<f64>) {
-        None => default,
-        Some(Ok(v)) if v > 0.0 => v,
-        Some(_) => {
-            eprintln!("pool_map_urls: {name} needs a positive number");
-            std::process::exit(2)
-        }
-    }
-}
-
 fn main() {
     let opts = Opts::parse(USAGE);
-    let processes = number(&opts, "--processes", 3.0) as usize;
-    let timeout = number(&opts, "--timeout", 10.0);
+    let processes: usize = opts.number("--processes", 3);
+    let timeout: f64 = opts.number("--timeout", 10.0);
+    if processes == 0 || timeout <= 0.0 {
+        demos::usage_error("--processes and --timeout must be positive");
+    }
     let mut skip_next = false;
     let given: Vec<String> = opts
         .rest
@@ -83,7 +75,7 @@ fn main() {
         })
         .cloned()
         .collect();
-    if let Err(e) = run(&opts, processes.max(1), timeout, given) {
+    if let Err(e) = run(&opts, processes, timeout, given) {
         eprintln!("pool_map_urls: {e}");
         std::process::exit(1);
     }
