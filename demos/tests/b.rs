@@ -201,7 +201,9 @@ const POOL_APPLY: &str = env!("CARGO_BIN_EXE_pool_apply");
 
 #[test]
 fn pool_apply_async_runs_three_at_once() {
-    let out = run(POOL_APPLY, &["async"]);
+    // Tasks of 0.6 s (12 tutorial seconds, fast): a worker slow to wake on a loaded machine
+    // still overlaps the others.
+    let out = run(POOL_APPLY, &["async", "--task-secs", "12"]);
     no_failures(&out);
     assert!(
         out.has("ok: at most 3 tasks at once (expected 3)"),

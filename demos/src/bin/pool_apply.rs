@@ -40,7 +40,9 @@ Usage: pool_apply [async|apply|results|identity|all] [options]
   all        every part, in order (the default)
 
 Options:
-  --processes N     pool size (default 3, as in the tutorial)";
+  --processes N     pool size (default 3, as in the tutorial)
+  --task-secs S     how long each task of parts 26 and 27 sleeps (default 3, as in the
+                    tutorial; scaled down by --fast like every sleep)";
 
 /// A task's run: which worker ran it, and when (wall clock, comparable across processes).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -130,6 +132,8 @@ impl Checks {
 
 struct Setup {
     processes: usize,
+    /// Tutorial seconds each task of parts 26 and 27 sleeps.
+    task_secs: f64,
     opts: Opts,
 }
 
@@ -151,7 +155,7 @@ fn part_async(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
         "=== 26. apply_async (non-blocking): 4 tasks on Pool({}) ===",
         s.processes
     );
-    let secs = s.opts.dur(3.0).as_secs_f64();
+    let secs = s.opts.dur(s.task_secs).as_secs_f64();
     let pool = s.pool()?;
     let t0 = Instant::now();
     let results: Vec<AsyncResult<Span>> = (0..4)
@@ -187,7 +191,7 @@ fn part_apply(s: &Setup, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
         "=== 27. apply (blocking): 4 tasks on Pool({}) ===",
         s.processes
     );
-    let secs = s.opts.dur(3.0).as_secs_f64();
+    let secs = s.opts.dur(s.task_secs).as_secs_f64();
     let pool = s.pool()?;
     let t0 = Instant::now();
     let mut spans = Vec::new();
@@ -310,7 +314,12 @@ fn main() {
     if processes == 0 {
         demos::usage_error("--processes must be at least 1");
     }
-    let setup = Setup { processes, opts };
+    let task_secs: f64 = opts.number("--task-secs", 3.0);
+    let setup = Setup {
+        processes,
+        task_secs,
+        opts,
+    };
     type Part = fn(&Setup, &mut Checks) -> Result<(), Box<dyn Error>>;
     let parts: Vec<Part> = match part.as_str() {
         "async" => vec![part_async],
