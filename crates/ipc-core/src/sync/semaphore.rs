@@ -19,9 +19,6 @@ use super::{Timeout, WouldBlock, deadline_after, spin_until};
 use crate::region::{Shm, ShmSafe};
 use crate::sys::futex;
 
-/// Spin rounds before sleeping.
-const SPIN: u32 = 100;
-
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct SemState {
@@ -76,9 +73,7 @@ impl SemState {
 
     #[cold]
     fn take_slow(&self, deadline: Option<Instant>) -> bool {
-        if spin_until(SPIN, || {
-            self.count.load(Ordering::Relaxed) > 0 && self.try_take()
-        }) {
+        if spin_until(|| self.count.load(Ordering::Relaxed) > 0 && self.try_take()) {
             return true;
         }
         loop {
