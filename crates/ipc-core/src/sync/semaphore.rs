@@ -236,7 +236,7 @@ impl fmt::Debug for Semaphore {
 /// A semaphore that refuses to be released above its initial value: Python's
 /// `multiprocessing.BoundedSemaphore`.
 ///
-/// The same as [`Semaphore`], except that [`release`](BoundedSemaphore::release) fails with
+/// The same as [`Semaphore`], except that [`release`](Semaphore::release) fails with
 /// [`SemaphoreReleaseError::Overflow`] when the count would exceed the value it was created
 /// with (a release without a matching acquire, usually a bug). The check is atomic with the
 /// increment, so concurrent releases cannot overshoot together.
