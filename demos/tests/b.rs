@@ -571,14 +571,16 @@ fn echo_server_and_client_modes_talk_to_each_other() {
 }
 
 #[test]
-fn echo_server_refuses_spawn_with_a_clear_message() {
-    let out = run_input(ECHO, &["--method", "spawn"], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        out.stderr.contains("fork start method only"),
-        "{}",
-        out.dump()
-    );
+fn echo_server_works_under_spawn_and_forkserver() {
+    for method in ["spawn", "forkserver"] {
+        let out = run(ECHO, &["--self-test", "--method", method]);
+        no_failures(&out);
+        assert!(
+            out.has("ok: every reply was upper-cased, by one process per connection"),
+            "{method}: {}",
+            out.dump()
+        );
+    }
 }
 
 // ---- 35: command_centre ----

@@ -14,17 +14,17 @@
 //!   (default: no limit; stop it with Ctrl-C).
 //! - `--client ADDR`: only the client.
 //!
-//! The accepted socket reaches its handler process through the fork: the handler is a closure
-//! that owns the socket ([`Process::from_fn`]), which only the fork start method can start
-//! (procpool has no public way yet to send a socket to a spawned process).
+//! The accepted socket reaches its handler process as an argument ([`FdArg`], Python's
+//! `reduction.DupFd`), so the demo works under every start method (`--method`).
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use demos::{Opts, say};
-use procpool::{Process, Queue, StartMethod};
+use procpool::{Context, FdArg, Process, Queue, get_context};
 
 const USAGE: &str = "\
 echo_server — scenario 34: a TCP echo server with one process per connection
@@ -35,8 +35,8 @@ Usage: echo_server [--self-test] [--port P]       server + two clients, checked 
 
 The server listens on 127.0.0.1:P (0, the default, picks any free port and prints it). Each
 connection gets a process of its own, which echoes every line back in upper case until the
-client closes. The handler receives the accepted socket through fork, so this demo runs under
-the fork start method only.
+client closes. The handler receives the accepted socket as an argument (an FdArg), so the demo
+works under every start method (--method fork|spawn|forkserver).
 
 Options:
   --port P              port to listen on (default 0: any free port)
@@ -44,7 +44,8 @@ Options:
   --client ADDR         client mode: connect to ADDR (host:port)";
 
 /// A connection's handler, run in a process of its own: echoes each line in upper case.
-fn handle(stream: TcpStream, peer: SocketAddr) -> Result<(), String> {
+fn handle((socket, peer): (FdArg, String)) -> Result<(), String> {
+    let stream = TcpStream::from(socket.into_owned());
     let pid = std::process::id();
     let reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
     let mut writer = stream;
@@ -58,10 +59,25 @@ fn handle(stream: TcpStream, peer: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
+/// What the server process gets: the listening socket, the connection limit, where to report
+/// handler pids, and the start method for handlers.
+type ServerArgs = (FdArg, Option<usize>, Option<Queue<u32>>, String);
+
+/// The server process's target.
+fn server_main((listener, max, pids, method): ServerArgs) -> Result<(), String> {
+    let ctx = get_context(
+        method
+            .parse()
+            .map_err(|_| format!("bad start method {method}"))?,
+    );
+    serve(&ctx, TcpListener::from(listener.into_owned()), max, pids)
+}
+
 /// The server: accepts connections and starts a handler process for each; after `max`
 /// connections (if given) it waits for its handlers and returns. Each handler's pid is put
 /// into `pids`, when given.
 fn serve(
+    ctx: &Context,
     listener: TcpListener,
     max: Option<usize>,
     pids: Option<Queue<u32>>,
@@ -74,9 +90,10 @@ fn serve(
         let peer = stream
             .peer_addr()
             .map_err(|e| format!("peer address: {e}"))?;
-        let mut p = Process::from_fn(move || handle(stream, peer))
-            .with_name(format!("echo-{peer}"))
-            .with_start_method(StartMethod::Fork);
+        let socket = FdArg::new(stream.as_fd()).map_err(|e| format!("dup: {e}"))?;
+        let mut p = ctx
+            .process(handle, (socket, peer.to_string()))
+            .with_name(format!("echo-{peer}"));
         p.start()
             .map_err(|e| format!("cannot start a handler: {e}"))?;
         let pid = p.pid().unwrap_or(0);
@@ -175,9 +192,20 @@ fn self_test(opts: &Opts) -> Result<bool, String> {
     say!("echo server listening on {addr}");
     let pids: Queue<u32> = Queue::unbounded().map_err(|e| format!("cannot create a queue: {e}"))?;
     let server_pids = pids.clone();
-    let mut server = Process::from_fn(move || serve(listener, Some(2), Some(server_pids)))
-        .with_name("echo-server")
-        .with_start_method(StartMethod::Fork);
+    let method = opts.start_method();
+    let socket = FdArg::new(listener.as_fd()).map_err(|e| format!("dup: {e}"))?;
+    drop(listener);
+    let mut server = get_context(method)
+        .process(
+            server_main,
+            (
+                socket,
+                Some(2),
+                Some(server_pids),
+                method.as_str().to_string(),
+            ),
+        )
+        .with_name("echo-server");
     server
         .start()
         .map_err(|e| format!("cannot start the server: {e}"))?;
@@ -248,14 +276,6 @@ fn self_test(opts: &Opts) -> Result<bool, String> {
 
 fn main() {
     let opts = Opts::parse(USAGE);
-    if opts.start_method() != StartMethod::Fork {
-        eprintln!(
-            "echo_server: each connection's handler gets the accepted socket through fork, so \
-             this demo runs under the fork start method only (procpool has no public way yet to \
-             send a socket to a spawned process)"
-        );
-        std::process::exit(2);
-    }
     let result = if let Some(addr) = opts.value("--client") {
         client(addr).map(|()| true)
     } else if opts.flag("--serve") {
@@ -266,7 +286,7 @@ fn main() {
         );
         let max: usize = opts.number("--max-connections", 0);
         let max = (max > 0).then_some(max);
-        serve(listener, max, None).map(|()| true)
+        serve(&get_context(opts.start_method()), listener, max, None).map(|()| true)
     } else {
         self_test(&opts)
     };
