@@ -474,3 +474,17 @@ pub(crate) fn adopt_orphan(child: Arc<ChildShared>) {
         r.adopt(child);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExitCodeName;
+
+    #[test]
+    fn exit_codes_are_named_like_python() {
+        assert_eq!(ExitCodeName(0).to_string(), "0");
+        assert_eq!(ExitCodeName(3).to_string(), "3");
+        assert_eq!(ExitCodeName(-15).to_string(), "-SIGTERM");
+        assert_eq!(ExitCodeName(-9).to_string(), "-SIGKILL");
+        assert_eq!(ExitCodeName(-200).to_string(), "-200");
+    }
+}

@@ -211,3 +211,18 @@ impl Context {
         crate::Lock::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in StartMethod::ALL {
+            assert_eq!(m.as_str().parse(), Ok(m));
+            assert_eq!(m.to_string(), m.as_str());
+            assert_eq!(StartMethod::from_code(m.code()), Some(m));
+        }
+        assert_eq!("threads".parse::<StartMethod>(), Err(UnknownStartMethod));
+    }
+}

@@ -64,7 +64,7 @@ impl ServerConn {
         wire: &[u8],
         table: &[OwnedFd],
         daemon: bool,
-    ) -> io::Result<(u32, OwnedFd, OwnedFd)> {
+    ) -> Result<(u32, OwnedFd, OwnedFd), RequestError> {
         let mut flags = if daemon { sys::REQ_DAEMON } else { 0 };
         let mut fds: Vec<BorrowedFd<'_>> = table.iter().map(|f| f.as_fd()).collect();
         let memfd;
@@ -73,23 +73,31 @@ impl ServerConn {
             data.push(flags);
             data.extend_from_slice(wire);
         } else {
-            memfd = sys::bytes_memfd(wire)?;
+            memfd = sys::bytes_memfd(wire).map_err(RequestError::Failed)?;
             flags |= sys::REQ_IN_MEMFD;
             data.push(flags);
             fds.push(memfd.as_fd());
         }
-        sys::send_fds(self.sock.as_fd(), &data, &fds)?;
+        sys::send_fds(self.sock.as_fd(), &data, &fds).map_err(RequestError::NotSent)?;
         let mut buf = [0u8; 8];
-        let (n, mut got) = sys::recv_fds(self.sock.as_fd(), &mut buf, 2)?;
+        let (n, mut got) =
+            sys::recv_fds(self.sock.as_fd(), &mut buf, 2).map_err(RequestError::Failed)?;
         if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            // The server died after taking the request: the child may have started, so the
+            // request must not be repeated.
+            return Err(RequestError::Failed(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the fork server died while starting the child",
+            )));
         }
         let pid = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
         if pid < 0 {
-            return Err(io::Error::from_raw_os_error(-pid));
+            return Err(RequestError::Failed(io::Error::from_raw_os_error(-pid)));
         }
         if n != 4 || got.len() != 2 {
-            return Err(io::Error::other("malformed reply from the fork server"));
+            return Err(RequestError::Failed(io::Error::other(
+                "malformed reply from the fork server",
+            )));
         }
         let pidfd = got.pop().expect("two descriptors");
         let status = got.pop().expect("two descriptors");
@@ -100,6 +108,12 @@ impl ServerConn {
         drop(self.sock); // end of file: the server ends its children and exits
         adopt_orphan(self.server);
     }
+}
+
+/// Why a request failed: before the server got it (safe to retry on a new server), or after.
+enum RequestError {
+    NotSent(io::Error),
+    Failed(io::Error),
 }
 
 fn is_disconnect(e: &io::Error) -> bool {
@@ -131,14 +145,22 @@ pub(crate) fn start(setup: ChildSetup, task: &dyn Task) -> Result<Arc<ChildShare
             Ok((pid, status, pidfd)) => {
                 return Ok(ChildShared::via_server(pid, pidfd, status, name, daemon));
             }
-            Err(e) if is_disconnect(&e) && !retried => {
-                // The server died: start a new one and try once more.
+            Err(RequestError::NotSent(e)) if is_disconnect(&e) && !retried => {
+                // The server had died before this request: start a new one, try once more.
                 retried = true;
                 if let Some(old) = conn.take() {
                     old.shut_down();
                 }
             }
-            Err(e) => return Err(StartError::Os(e)),
+            Err(RequestError::NotSent(e)) => return Err(StartError::Os(e)),
+            Err(RequestError::Failed(e)) => {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    if let Some(old) = conn.take() {
+                        old.shut_down();
+                    }
+                }
+                return Err(StartError::Os(e));
+            }
         }
     }
 }

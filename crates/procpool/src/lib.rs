@@ -99,6 +99,22 @@
 //! `PR_SET_PDEATHSIG`, from a thread that lives as long as its parent. Every child is reaped,
 //! joined or not: a `Process` dropped while its child runs hands it to a reaper thread.
 //!
+//! # Cost of starting a process
+//!
+//! Start + join of a process with an empty target, measured side by side with
+//! `examples/start_join.rs` on a 2-vCPU VM (medians): raw `fork` + `_exit` + `waitpid` 115–145
+//! µs; Fork 155–205 µs (1.3–1.4× raw); ForkServer 280–370 µs; Spawn 0.9–1.1 ms (an `exec` of
+//! the binary). Python 3.11 on the same machine: fork 2.8 ms, forkserver 7.7 ms, spawn
+//! 53 ms.
+//!
+//! # Panics in children
+//!
+//! A panic in a child is caught, its message is printed on standard error after a
+//! `Process <name>:` line (with a backtrace if `RUST_BACKTRACE` asks for one), and the exit code
+//! is 1. procpool installs a panic hook for this the first time it forks; it defers to the
+//! previous hook in any process that is not a procpool child. A panic hook installed by the
+//! program later replaces it, and forked children then report panics through that hook.
+//!
 //! This crate re-exports [`ipc_core`], so `use procpool::{Process, Lock, ...}` is the whole
 //! toolbox.
 #![deny(unsafe_code)]

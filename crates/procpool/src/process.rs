@@ -351,6 +351,9 @@ fn start_fork(
     let daemon = setup.daemon;
     let parent = state().pid;
     crate::runtime::install_panic_hook();
+    // As Python does before forking: output still buffered now would otherwise be printed by
+    // the child as well (it inherits a copy of the buffer).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     type Launched = (io::Result<(u32, OwnedFd)>, Option<Box<dyn Task>>);
     let launch = move || -> Launched {
         let mut task = Some(task);

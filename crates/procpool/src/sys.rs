@@ -655,3 +655,42 @@ pub(crate) fn trusted_code<F: ipc_core::code::FnPtr>(raw: i64) -> F {
     // an entry monomorphised for that function's type, and the entry asks for that type.
     unsafe { ipc_core::code::CodeRef::<F>::from_raw(raw) }.get()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_variables_parse() {
+        assert_eq!(
+            parse_role(std::ffi::OsStr::new("7:00000000000000ff")),
+            Some((7, 255))
+        );
+        assert_eq!(parse_role(std::ffi::OsStr::new("7")), None);
+        assert_eq!(parse_role(std::ffi::OsStr::new("x:1")), None);
+    }
+
+    #[test]
+    fn stale_spawn_variables_are_ignored() {
+        // Not open, and open but without our token: neither is a spawn spec.
+        assert!(read_spawn_spec(-1, 1).unwrap().is_none());
+        let memfd = bytes_memfd(b"PROCPOOL\x01\x00\x00\x00\x00\x00\x00\x00rest").unwrap();
+        assert!(read_spawn_spec(memfd.as_raw_fd(), 2).unwrap().is_none());
+        assert!(
+            is_open(memfd.as_raw_fd()),
+            "a foreign descriptor is left alone"
+        );
+    }
+
+    #[test]
+    fn leaked_cell() {
+        static CELL: LeakedCell<u32> = LeakedCell::new();
+        assert!(CELL.get().is_none());
+        assert_eq!(*CELL.get_or_init(|| 1), 1);
+        assert_eq!(*CELL.get_or_init(|| 2), 1);
+        CELL.set_boxed(Box::new(3));
+        assert_eq!(CELL.get(), Some(&3));
+        CELL.clear();
+        assert!(CELL.get().is_none());
+    }
+}

@@ -278,3 +278,33 @@ pub(crate) fn short_type_name<T>() -> &'static str {
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod inner {
+        pub(super) struct MyProcess<T>(pub(super) T);
+    }
+
+    #[test]
+    fn short_names_drop_paths_and_generics() {
+        assert_eq!(short_type_name::<inner::MyProcess<u8>>(), "MyProcess");
+        assert_eq!(short_type_name::<u32>(), "u32");
+    }
+
+    #[test]
+    fn results_become_exit_codes() {
+        assert_eq!(().report(), 0);
+        assert_eq!(ExitCode(7).report(), 7);
+        assert_eq!(Ok::<ExitCode, String>(ExitCode(3)).report(), 3);
+        assert_eq!(Err::<(), &str>("printed on stderr").report(), 1);
+        assert_eq!(ExitCode::from(5), ExitCode(5));
+    }
+
+    #[test]
+    fn closures_do_not_encode() {
+        let t = ClosureTask(Some(|| ()));
+        assert!(matches!(t.encode(), Err(StartError::ForkOnly)));
+    }
+}

@@ -60,6 +60,8 @@ for_each_method!(
     run_type,
     panic_message_on_stderr,
     exit_ends_children_like_python,
+    shared_handle_across_threads,
+    concurrent_starts_from_threads,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -559,15 +561,12 @@ fn run_helper(name: &str, method: StartMethod, arg: &str) -> std::process::Outpu
         .expect("run helper")
 }
 
-fn helper_context() -> (Context, String) {
-    let method: StartMethod = std::env::var("PROCPOOL_TEST_METHOD")
-        .unwrap()
-        .parse()
-        .unwrap();
-    (
-        get_context(method),
-        std::env::var("PROCPOOL_TEST_ARG").unwrap(),
-    )
+/// The helpers' parameters; `None` when a helper is run directly (`cargo test -- --ignored`),
+/// in which case it does nothing.
+fn helper_context() -> Option<(Context, String)> {
+    let method: StartMethod = std::env::var("PROCPOOL_TEST_METHOD").ok()?.parse().ok()?;
+    let arg = std::env::var("PROCPOOL_TEST_ARG").ok()?;
+    Some((get_context(method), arg))
 }
 
 fn panic_message_on_stderr(ctx: Context) {
@@ -588,7 +587,9 @@ fn panic_message_on_stderr(ctx: Context) {
 #[test]
 #[ignore = "helper: run by panic_message_on_stderr in a subprocess"]
 fn helper_panicking_child() {
-    let (ctx, _) = helper_context();
+    let Some((ctx, _)) = helper_context() else {
+        return;
+    };
     let mut p = ctx.process(panics, "boom-42".to_string());
     p.start().unwrap();
     assert_eq!(p.join_timeout(LONG), Ok(1));
@@ -626,7 +627,9 @@ fn finish_later(path: String) {
 #[test]
 #[ignore = "helper: run by exit_ends_children_like_python in a subprocess"]
 fn helper_leaves_children() {
-    let (ctx, path) = helper_context();
+    let Some((ctx, path)) = helper_context() else {
+        return;
+    };
     let mut d = ctx.process(sleep_ms, 60_000).with_daemon(true);
     d.start().unwrap();
     publish(&path, &d.pid().unwrap().to_string());
@@ -635,6 +638,123 @@ fn helper_leaves_children() {
     // Return without joining either: the exit path must end them as Python does.
     drop(d);
     drop(n);
+}
+
+fn shared_handle_across_threads(ctx: Context) {
+    let mut p = ctx.process(sleep_ms, 30_000);
+    p.start().unwrap();
+    let p = std::sync::Arc::new(p);
+    let joiner = {
+        let p = p.clone();
+        std::thread::spawn(move || p.join())
+    };
+    let watcher = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            // Polls while the other thread is blocked in join: must never see a made-up code.
+            while p.is_alive() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            p.exitcode()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    p.terminate().unwrap();
+    assert_eq!(joiner.join().unwrap(), Ok(-15));
+    assert_eq!(watcher.join().unwrap(), Some(-15));
+    assert_eq!(p.exitcode(), Some(-15));
+}
+
+fn concurrent_starts_from_threads(ctx: Context) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    let mut p = ctx.process(exit_with, t * 10 + i).with_daemon(i % 2 == 0);
+                    p.start().unwrap();
+                    assert_eq!(p.join_timeout(LONG), Ok(t * 10 + i));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn report_ppid(path: String) {
+    publish(&path, &nix::unistd::getppid().to_string());
+}
+
+#[test]
+fn fork_server_is_restarted_after_it_dies() {
+    // In a subprocess: killing the server would disturb the other tests' children.
+    let out = Scratch::new("server");
+    let run = run_helper(
+        "helper_kills_its_fork_server",
+        StartMethod::ForkServer,
+        &out.path(),
+    );
+    assert!(
+        run.status.success(),
+        "helper failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+#[ignore = "helper: run by fork_server_is_restarted_after_it_dies in a subprocess"]
+fn helper_kills_its_fork_server() {
+    let Some((ctx, path)) = helper_context() else {
+        return;
+    };
+    let server_of = |tag: &str| -> u32 {
+        let file = format!("{path}.{tag}");
+        let mut p = ctx.process(report_ppid, file.clone());
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(LONG), Ok(0));
+        let pid = std::fs::read_to_string(&file).unwrap().parse().unwrap();
+        let _ = std::fs::remove_file(&file);
+        pid
+    };
+    let first = server_of("a");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(eventually(LONG, || pid_gone(first)));
+    let second = server_of("b");
+    assert_ne!(first, second);
+    // The dead server was reaped, not left as a zombie.
+    assert!(eventually(LONG, || pid_reaped(first)));
+}
+
+#[test]
+fn buffered_output_is_not_duplicated_by_fork() {
+    let run = run_helper("helper_prints_then_forks", StartMethod::Fork, "");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(stdout.matches("unfinished line").count(), 1, "{stdout}");
+}
+
+#[test]
+#[ignore = "helper: run by buffered_output_is_not_duplicated_by_fork in a subprocess"]
+fn helper_prints_then_forks() {
+    let Some((ctx, _)) = helper_context() else {
+        return;
+    };
+    use std::io::Write;
+    // Written straight to the (line-buffered) stdout, past the test harness's capture.
+    let _ = std::io::stdout().write_all(b"unfinished line");
+    let mut p = ctx.process(sleep_ms, 0);
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(LONG), Ok(0));
+    let _ = std::io::stdout().write_all(b"\n");
 }
 
 #[test]

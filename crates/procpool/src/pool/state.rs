@@ -18,8 +18,17 @@ use super::task::{Code, FromWorker, TaskError, ToWorker};
 use super::worker::{self, FINISHED, SLOT_WORDS, STARTED, STARTED_AT, WorkerArgs};
 use crate::Context;
 
-/// Tasks (chunks) dispatched to one worker ahead of its progress.
-const PREFETCH: usize = 2;
+/// How many tasks (chunks) one worker may hold, given the average task duration: deep queues
+/// keep workers busy with tiny tasks (no wake-up per task), shallow ones keep long tasks
+/// balanced between workers (a task queued behind a long one on a busy worker waits).
+fn prefetch_for(avg_task_ns: u64) -> usize {
+    match avg_task_ns {
+        0..=100_000 => 64,
+        100_001..=1_000_000 => 16,
+        1_000_001..=10_000_000 => 4,
+        _ => 2,
+    }
+}
 /// How often the handler checks on the workers when results keep flowing.
 const CHECK_EVERY: Duration = Duration::from_millis(20);
 /// How long the handler waits for a result before checking on the workers.
@@ -70,6 +79,8 @@ pub(crate) struct State {
     next_task: u64,
     next_seq: u64,
     replacements: u64,
+    /// Moving average of task durations (ns); starts pessimistic (long tasks).
+    avg_task_ns: u64,
 }
 
 pub(crate) struct Inner {
@@ -92,6 +103,7 @@ impl Inner {
                 next_task: 0,
                 next_seq: 1,
                 replacements: 0,
+                avg_task_ns: u64::MAX / 16,
             }),
             results: Queue::unbounded()?,
             progress,
@@ -168,9 +180,10 @@ impl Inner {
             return;
         }
         let maxtasks = self.config.maxtasks;
+        let depth = prefetch_for(st.avg_task_ns);
         for i in 0..st.workers.len() {
             while let Some(w) = st.workers[i].as_mut() {
-                if w.retiring || w.inflight.len() >= PREFETCH {
+                if w.retiring || w.inflight.len() >= depth {
                     break;
                 }
                 let Some(id) = st.pending.pop_front() else {
@@ -208,6 +221,11 @@ impl Inner {
         msg: FromWorker,
         done: &mut Vec<(Completion, Result<Vec<u8>, TaskError>)>,
     ) {
+        st.avg_task_ns = if st.avg_task_ns >= u64::MAX / 16 {
+            msg.busy_ns
+        } else {
+            (st.avg_task_ns * 7 + msg.busy_ns) / 8
+        };
         let Some(id) = st.by_seq.remove(&msg.seq) else {
             return; // already failed (its worker was declared dead) or terminated
         };
