@@ -41,6 +41,7 @@ const DEMOS: &[(&str, &str, &str, &[&str])] = &[
         &[],
     ),
     ("21", "JoinableQueue", "joinable_queue", &[]),
+    ("22-25", "Pipes", "pipes", &[]),
 ];
 
 /// `cargo run --bin tour` builds only the tour: build the other demos (same profile) if any
