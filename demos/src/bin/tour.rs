@@ -95,6 +95,12 @@ const DEMOS: &[Demo] = &[
     ),
     demo("21", "JoinableQueue", "joinable_queue", &[]),
     demo(
+        "22-25",
+        "Pipes: duplex, messages, end of file, shared end",
+        "pipes",
+        &[],
+    ),
+    demo(
         "26-29",
         "Pools: apply_async, apply, results, worker identity",
         "pool_apply",
