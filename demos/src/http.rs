@@ -323,6 +323,12 @@ mod tests {
         assert_eq!(r.body, "<p>hi</p>");
         let r = get(&server.url("/nope"), Duration::from_secs(5)).unwrap();
         assert_eq!(r.status, 404);
+        // The server counts a request after its reply is sent, which may be just after the
+        // client has read it: wait (with a deadline) rather than race.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while server.served() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(server.served(), 2);
         let dead = dead_addr().unwrap();
         assert!(matches!(
