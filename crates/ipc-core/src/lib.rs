@@ -3,6 +3,7 @@
 
 pub mod code;
 pub mod codec;
+pub mod pipe;
 pub mod queue;
 mod region;
 pub mod sync;
@@ -10,10 +11,15 @@ mod sys;
 pub mod transfer;
 pub mod values;
 
+pub use pipe::{
+    Connection, Duplex, Pipe, RecvBytesIntoError, RecvError, RecvOnly, RecvTimeoutError, SendError,
+    SendOnly, TryRecvError,
+};
 pub use queue::{
     GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError,
 };
 pub use sync::*;
+pub use transfer::FdArg;
 pub use values::{Array, RawArray, RawValue, SharedMemory, Value};
 
 /// An owned byte buffer that encodes as one block of bytes (a `Vec<u8>` encodes byte by
