@@ -1,5 +1,5 @@
-//! Garbage in: random, truncated and mutated bytes fed to the codec (and, through a real pipe,
-//! to the pipe framing). Always an error value, never a panic, never an allocation larger than
+//! Garbage in: random, truncated and mutated bytes fed to the codec and, through real pipes
+//! and socketpairs, to the pipe framing. Always an error value, never a panic, never an allocation larger than
 //! the frame limit.
 //!
 //! A counting global allocator records the largest single allocation made by the thread
@@ -14,8 +14,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use integration::{figure, scaled};
-use procpool::ByteBuf;
+use std::os::fd::AsFd;
+
 use procpool::codec::{self, DecodeErrorKind, MAX_MESSAGE_LEN};
+use procpool::pipe::CanRecv;
+use procpool::{ByteBuf, Connection, Pipe, RecvBytesIntoError, RecvError};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -271,6 +274,259 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- pipe framing
+
+static FRAMES_INPUTS: AtomicU64 = AtomicU64::new(0);
+static FRAMES_RECEIVES: AtomicU64 = AtomicU64::new(0);
+
+/// How the receiver asks for messages.
+#[derive(Debug, Clone, Copy)]
+enum Ask {
+    Bytes,
+    Value,
+    BytesMax,
+    BytesInto,
+}
+
+/// What one receive returned, in a form that can be compared.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Bytes(Vec<u8>),
+    Value(Msg),
+    /// A typed error, by name: the stream is still in step after these.
+    Soft(&'static str),
+    /// A typed error after which the end can only report `Broken`.
+    Hard(&'static str),
+    Eof,
+    Broken,
+}
+
+fn classify(e: &RecvError) -> Got {
+    match e {
+        RecvError::Eof => Got::Eof,
+        RecvError::Broken => Got::Broken,
+        RecvError::Decode(_) => Got::Soft("Decode"),
+        RecvError::TooLong { .. } => Got::Hard("TooLong"),
+        RecvError::Truncated => Got::Hard("Truncated"),
+        RecvError::BadFrame => Got::Hard("BadFrame"),
+        RecvError::Io(_) => Got::Hard("Io"),
+    }
+}
+
+fn receive_one<D: CanRecv>(rx: &Connection<D>, ask: Ask) -> Got {
+    match ask {
+        Ask::Bytes => rx
+            .recv_bytes()
+            .map(Got::Bytes)
+            .unwrap_or_else(|e| classify(&e)),
+        Ask::Value => rx
+            .recv::<Msg>()
+            .map(Got::Value)
+            .unwrap_or_else(|e| classify(&e)),
+        Ask::BytesMax => match rx.recv_bytes_max(100) {
+            Ok(b) => Got::Bytes(b),
+            // A message over the caller's maximum is read and dropped: still in step.
+            Err(RecvError::TooLong { limit: 100, .. }) => Got::Soft("TooLong(max)"),
+            Err(e) => classify(&e),
+        },
+        Ask::BytesInto => {
+            let mut buf = [0u8; 64];
+            match rx.recv_bytes_into(&mut buf, 8) {
+                Ok(n) => Got::Bytes(buf[8..8 + n].to_vec()),
+                Err(RecvBytesIntoError::BufferTooShort(m)) => Got::Bytes(m),
+                Err(RecvBytesIntoError::Recv(e)) => classify(&e),
+                Err(_) => Got::Hard("other"),
+            }
+        }
+    }
+}
+
+/// Receives until end of file or a broken stream, checking the error protocol: after a hard
+/// error only `Broken` follows, and the loop always ends (the writer is closed).
+fn drain<D: CanRecv>(rx: &Connection<D>, ask: Ask) -> Vec<Got> {
+    let mut out = Vec::new();
+    loop {
+        FRAMES_RECEIVES.fetch_add(1, Ordering::Relaxed);
+        let got = receive_one(rx, ask);
+        if let Some(Got::Hard(_)) = out.last() {
+            assert_eq!(got, Got::Broken, "after a framing error: {out:?}");
+        }
+        let end = matches!(got, Got::Eof | Got::Broken);
+        out.push(got);
+        if end {
+            if out.last() == Some(&Got::Eof) {
+                // End of file stays end of file.
+                assert_eq!(receive_one(rx, ask), Got::Eof);
+            }
+            return out;
+        }
+        assert!(out.len() < 100_000, "receive loop does not end");
+    }
+}
+
+/// Writes `bytes` raw into the sending end (from another thread, so that any amount fits),
+/// closes it, and receives everything on this thread. Checks the allocation bound.
+fn feed(bytes: &[u8], duplex: bool, ask: Ask) -> Vec<Got> {
+    FRAMES_INPUTS.fetch_add(1, Ordering::Relaxed);
+    let data = bytes.to_vec();
+    let (got, largest) = if duplex {
+        let (rx, tx) = Pipe::duplex().unwrap();
+        let writer = std::thread::spawn(move || write_raw(tx, &data));
+        let r = largest_allocation(|| drain(&rx, ask));
+        writer.join().unwrap();
+        r
+    } else {
+        let (rx, tx) = Pipe::one_way().unwrap();
+        let writer = std::thread::spawn(move || write_raw(tx, &data));
+        let r = largest_allocation(|| drain(&rx, ask));
+        writer.join().unwrap();
+        r
+    };
+    LARGEST_SEEN.fetch_max(largest as u64, Ordering::Relaxed);
+    assert!(largest <= MAX_MESSAGE_LEN);
+    assert!(
+        largest <= tight_bound(bytes.len()),
+        "receiving {} bytes of garbage allocated {largest} bytes at once",
+        bytes.len()
+    );
+    got
+}
+
+/// Writes all of `bytes` to the end's descriptor, then closes it.
+fn write_raw<E: AsFd>(end: E, bytes: &[u8]) {
+    let mut at = 0;
+    while at < bytes.len() {
+        match nix::unistd::write(end.as_fd(), &bytes[at..]) {
+            Ok(n) => at += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            // The receiver stopped reading (a broken stream): the rest does not matter.
+            Err(_) => return,
+        }
+    }
+}
+
+/// The bytes a real sender puts on the wire for `msgs` (each either a value or raw bytes).
+fn wire(msgs: &[(Msg, Option<Vec<u8>>)]) -> Vec<u8> {
+    let (rx, tx) = Pipe::one_way().unwrap();
+    let owned = msgs.to_vec();
+    let sender = std::thread::spawn(move || {
+        for (m, raw) in &owned {
+            match raw {
+                Some(b) => tx.send_bytes(b).unwrap(),
+                None => tx.send(m).unwrap(),
+            }
+        }
+    });
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match nix::unistd::read(rx.as_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    sender.join().unwrap();
+    out
+}
+
+fn ask_strategy() -> impl Strategy<Value = Ask> {
+    prop_oneof![
+        Just(Ask::Bytes),
+        Just(Ask::Value),
+        Just(Ask::BytesMax),
+        Just(Ask::BytesInto)
+    ]
+}
+
+fn wire_msgs() -> impl Strategy<Value = Vec<(Msg, Option<Vec<u8>>)>> {
+    proptest::collection::vec(
+        (
+            msg_strategy(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..400)),
+        ),
+        0..5,
+    )
+}
+
+proptest! {
+    #![proptest_config(config(1_000, 100_000))]
+
+    /// Random bytes on the wire: typed errors, never a panic or a wait.
+    #[test]
+    fn random_bytes_on_a_pipe(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+        duplex in any::<bool>(),
+        ask in ask_strategy(),
+    ) {
+        let got = feed(&bytes, duplex, ask);
+        prop_assert!(matches!(got.last(), Some(Got::Eof | Got::Broken)));
+    }
+
+    /// A real stream cut anywhere: every whole message arrives intact and in order, then end
+    /// of file (cut between frames) or `Truncated`; never a wrong message.
+    #[test]
+    fn truncated_streams(msgs in wire_msgs(), cut in any::<prop::sample::Index>(), duplex in any::<bool>()) {
+        let bytes = wire(&msgs);
+        let whole = feed(&bytes, duplex, Ask::Bytes);
+        prop_assert_eq!(whole.len(), msgs.len() + 1);
+        prop_assert_eq!(whole.last(), Some(&Got::Eof));
+        let cut = if bytes.is_empty() { 0 } else { cut.index(bytes.len() + 1) };
+        let got = feed(&bytes[..cut], duplex, Ask::Bytes);
+        let k = got.iter().take_while(|g| matches!(g, Got::Bytes(_))).count();
+        prop_assert!(k <= msgs.len());
+        prop_assert_eq!(&got[..k], &whole[..k], "a message changed");
+        let tail = &got[k..];
+        prop_assert!(
+            tail == [Got::Eof] || tail == [Got::Hard("Truncated"), Got::Broken],
+            "ended with {:?}", tail
+        );
+        if cut == bytes.len() {
+            prop_assert_eq!(k, msgs.len());
+        }
+    }
+
+    /// A real stream with bytes flipped, inserted or deleted.
+    #[test]
+    fn mutated_streams(
+        msgs in wire_msgs(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+        duplex in any::<bool>(),
+        ask in ask_strategy(),
+    ) {
+        let mut bytes = wire(&msgs);
+        for (at, byte, op) in edits {
+            if bytes.is_empty() {
+                bytes.push(byte);
+                continue;
+            }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] ^= byte | 1,
+                1 => bytes.insert(i, byte),
+                _ => { bytes.remove(i); }
+            }
+        }
+        feed(&bytes, duplex, ask);
+    }
+
+    /// Headers that pass the check word but announce any length, followed by a few bytes.
+    #[test]
+    fn forged_headers(len in any::<u32>(), tail in proptest::collection::vec(any::<u8>(), 0..300), ask in ask_strategy()) {
+        let probe = wire(&[(Msg::Empty, Some(Vec::new()))]);
+        let magic = u32::from_le_bytes(probe[4..8].try_into().unwrap())
+            ^ u32::from_le_bytes(probe[..4].try_into().unwrap());
+        let mut bytes = len.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&(len ^ magic).to_le_bytes());
+        bytes.extend_from_slice(&tail);
+        let got = feed(&bytes, false, ask);
+        if len as usize > MAX_MESSAGE_LEN {
+            prop_assert_eq!(&got[0], &Got::Hard("TooLong"));
+        }
+    }
+}
+
 /// The regression that the counting allocator found: a 5-byte message claiming a 1 GiB string
 /// made `decode` allocate (and zero) about 1 GiB before noticing that the bytes were not there.
 #[test]
@@ -331,8 +587,22 @@ fn zz_report_codec_figures() {
     figure(
         "garbage.codec",
         format!(
-            "{} inputs decoded (each as up to 20 types), largest single allocation {} bytes",
+            "{} decodes of random, truncated or mutated inputs (each input decoded as up to 20 types, whole and as a prefix)",
             INPUTS.load(Ordering::Relaxed),
+        ),
+    );
+    figure(
+        "garbage.pipe",
+        format!(
+            "{} byte streams fed to pipes and socketpairs, {} receives, all ending in a typed error",
+            FRAMES_INPUTS.load(Ordering::Relaxed),
+            FRAMES_RECEIVES.load(Ordering::Relaxed),
+        ),
+    );
+    figure(
+        "garbage.largest_allocation",
+        format!(
+            "{} bytes (limit {MAX_MESSAGE_LEN})",
             LARGEST_SEEN.load(Ordering::Relaxed)
         ),
     );
