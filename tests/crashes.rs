@@ -1,20 +1,26 @@
 //! Crashes: `SIGKILL` at random moments of a lock holder, a queue producer mid-`put` and a
-//! consumer mid-`get` (small and streamed large messages), a pool worker mid-task and a barrier
-//! party mid-wait. After each kill the survivors go on, with correct data and typed errors
-//! where something was really lost, and nothing hangs.
+//! consumer mid-`get` (small and streamed large messages), a pool worker mid-task, a barrier
+//! party mid-wait and a process mid-`send` on a pipe. After each kill the survivors go on,
+//! with correct data and typed errors where something was really lost, and nothing hangs.
 //!
 //! Every scenario runs under the fork start method and under spawn. Moments are drawn from a
 //! seeded generator (the seed is printed; `PROCPOOL_SEED=<n>` repeats a run). `PROCPOOL_SOAK=1`
 //! multiplies the number of kills.
+//!
+//! The tests take turns (a common lock): a child forked for one test would otherwise inherit
+//! another test's pipe ends and hold off its end of file.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use integration::{Rng, eventually, figure, payload, scaled, watchdog};
+use integration::{Rng, eventually, figure, payload, scaled, serial, watchdog};
+use std::os::fd::AsFd;
+
+use procpool::pipe::{CanRecv, CanSend};
 use procpool::{
-    Barrier, BarrierWaitError, ByteBuf, Lock, Pool, Process, Queue, SharedAtomics, StartMethod,
-    TaskError, get_context,
+    Barrier, BarrierWaitError, ByteBuf, Connection, Duplex, Lock, Pipe, Pool, Process, Queue,
+    RecvError, RecvOnly, SendOnly, SharedAtomics, StartMethod, TaskError, get_context,
 };
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +182,7 @@ fn lock_holder_killed(method: StartMethod) {
 
 #[test]
 fn lock_holder_killed_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         lock_holder_killed(StartMethod::Fork)
     });
@@ -183,6 +190,7 @@ fn lock_holder_killed_fork() {
 
 #[test]
 fn lock_holder_killed_spawn() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         lock_holder_killed(StartMethod::Spawn)
     });
@@ -203,6 +211,8 @@ struct Item {
 enum Size {
     Small,
     Large,
+    /// Larger than a one-way pipe's 1 MiB buffer, so that a sender is often killed mid-send.
+    Huge,
 }
 
 const RING: usize = 64 * 1024;
@@ -213,6 +223,7 @@ impl Size {
         match self {
             Size::Small => r % 200,
             Size::Large => RING + r % (4 * RING),
+            Size::Huge => (1 << 20) + r % (1 << 20),
         }
     }
 
@@ -223,7 +234,7 @@ impl Size {
                 .capacity(RING)
                 .build()
                 .unwrap(),
-            Size::Large => Queue::builder().capacity(RING).build().unwrap(),
+            Size::Large | Size::Huge => Queue::builder().capacity(RING).build().unwrap(),
         }
     }
 }
@@ -416,7 +427,7 @@ fn consumer_killed_mid_get(method: StartMethod, size: Size) {
     let n = 3;
     let max_items: u64 = match size {
         Size::Small => 1 << 20,
-        Size::Large => 1 << 14,
+        Size::Large | Size::Huge => 1 << 14,
     };
     let q = size.queue();
     let seen_at = DONE + 2 * (n + kills);
@@ -518,6 +529,7 @@ fn consumer_killed_mid_get(method: StartMethod, size: Size) {
 
 #[test]
 fn queue_producer_killed_small_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         producer_killed_mid_put(StartMethod::Fork, Size::Small)
     });
@@ -525,6 +537,7 @@ fn queue_producer_killed_small_fork() {
 
 #[test]
 fn queue_producer_killed_large_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         producer_killed_mid_put(StartMethod::Fork, Size::Large)
     });
@@ -532,6 +545,7 @@ fn queue_producer_killed_large_fork() {
 
 #[test]
 fn queue_producer_killed_spawn() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         producer_killed_mid_put(StartMethod::Spawn, Size::Small);
         producer_killed_mid_put(StartMethod::Spawn, Size::Large);
@@ -540,6 +554,7 @@ fn queue_producer_killed_spawn() {
 
 #[test]
 fn queue_consumer_killed_small_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         consumer_killed_mid_get(StartMethod::Fork, Size::Small)
     });
@@ -547,6 +562,7 @@ fn queue_consumer_killed_small_fork() {
 
 #[test]
 fn queue_consumer_killed_large_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         consumer_killed_mid_get(StartMethod::Fork, Size::Large)
     });
@@ -554,6 +570,7 @@ fn queue_consumer_killed_large_fork() {
 
 #[test]
 fn queue_consumer_killed_spawn() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         consumer_killed_mid_get(StartMethod::Spawn, Size::Small);
         consumer_killed_mid_get(StartMethod::Spawn, Size::Large);
@@ -632,6 +649,7 @@ fn pool_worker_killed(method: StartMethod) {
 
 #[test]
 fn pool_worker_killed_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         pool_worker_killed(StartMethod::Fork)
     });
@@ -639,6 +657,7 @@ fn pool_worker_killed_fork() {
 
 #[test]
 fn pool_worker_killed_spawn() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         pool_worker_killed(StartMethod::Spawn)
     });
@@ -803,6 +822,7 @@ fn barrier_party_killed_rounds(method: StartMethod) {
 
 #[test]
 fn barrier_party_killed_fork() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         barrier_party_killed_rounds(StartMethod::Fork)
     });
@@ -810,14 +830,219 @@ fn barrier_party_killed_fork() {
 
 #[test]
 fn barrier_party_killed_spawn() {
+    let _serial = serial();
     watchdog(Duration::from_secs(120), || {
         barrier_party_killed_rounds(StartMethod::Spawn)
+    });
+}
+
+// ============================================================================ pipe sender
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct SenderJob<D: CanSend> {
+    tx: Connection<D>,
+    words: SharedAtomics,
+    who: u64,
+    size: Size,
+}
+
+fn pipe_sender<D: CanSend>(job: SenderJob<D>) {
+    let w = job.words.as_slice();
+    let (done, busy) = (DONE + 2 * job.who as usize, DONE + 2 * job.who as usize + 1);
+    let mut seq = 0;
+    while w[STOP].load(Ordering::SeqCst) == 0 {
+        let it = item(job.who, seq, job.size);
+        w[busy].store(1, Ordering::SeqCst);
+        if job.tx.send(&it).is_err() {
+            procpool::exit(3);
+        }
+        w[done].store(seq + 1, Ordering::SeqCst);
+        w[busy].store(0, Ordering::SeqCst);
+        seq += 1;
+    }
+}
+
+/// `Pipe::one_way` or `Pipe::duplex`.
+type MakePipe<D, S> = fn() -> std::io::Result<(Connection<D>, Connection<S>)>;
+
+/// One sender per pipe; the receiver (this thread) multiplexes over all pipes with
+/// `pipe::wait`, checks every message, and kills a random sender at random moments. A
+/// victim's pipe ends in end of file (killed between messages) or `Truncated` (killed
+/// mid-send: the partial message is reported lost, never delivered); the others go on.
+fn pipe_sender_killed<D: CanRecv, S: CanSend>(
+    method: StartMethod,
+    size: Size,
+    make: MakePipe<D, S>,
+) {
+    let kind = std::any::type_name::<S>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("?");
+    let mut rng = Rng::for_test(&format!("pipe_sender_killed/{method}/{size:?}/{kind}"));
+    let kills = scaled(4, 60);
+    let n = 3;
+    let words = SharedAtomics::new(DONE + 2 * (n + kills)).unwrap();
+    let w = words.as_slice();
+    struct Peer<D: CanRecv> {
+        who: u64,
+        rx: Option<Connection<D>>,
+        p: Process,
+        received: u64,
+        killed: bool,
+        truncated: bool,
+    }
+    let mut next_who = 0u64;
+    let mut add = |peers: &mut Vec<Peer<D>>| {
+        let (rx, tx) = make().unwrap();
+        let job = SenderJob {
+            tx,
+            words: words.clone(),
+            who: next_who,
+            size,
+        };
+        peers.push(Peer {
+            who: next_who,
+            rx: Some(rx),
+            p: start(method, pipe_sender::<S>, job),
+            received: 0,
+            killed: false,
+            truncated: false,
+        });
+        next_who += 1;
+    };
+    let mut peers: Vec<Peer<D>> = Vec::new();
+    for _ in 0..n {
+        add(&mut peers);
+    }
+    let deadline = Instant::now() + Duration::from_secs(100);
+    let mut kills_left = kills;
+    let mut next_kill =
+        Instant::now() + rng.duration(Duration::from_millis(1), Duration::from_millis(40));
+    let mut since_kill: Vec<u64> = Vec::new();
+    let mut stopping = false;
+    loop {
+        assert!(Instant::now() < deadline, "the receiver hangs");
+        let open: Vec<usize> = (0..peers.len())
+            .filter(|&i| peers[i].rx.is_some())
+            .collect();
+        if stopping && open.is_empty() {
+            break;
+        }
+        let ready = {
+            let fds: Vec<_> = open
+                .iter()
+                .map(|&i| peers[i].rx.as_ref().unwrap().as_fd())
+                .collect();
+            procpool::pipe::wait(&fds, Some(Duration::from_millis(5))).unwrap()
+        };
+        for r in ready {
+            let peer = &mut peers[open[r]];
+            let rx = peer.rx.as_ref().unwrap();
+            match rx.recv::<Item>() {
+                Ok(it) => {
+                    assert_eq!((it.who, it.seq), (peer.who, peer.received), "out of step");
+                    assert!(
+                        check_item(&it, size),
+                        "corrupt message {}/{}",
+                        it.who,
+                        it.seq
+                    );
+                    peer.received += 1;
+                }
+                Err(RecvError::Eof) => peer.rx = None,
+                Err(RecvError::Truncated) => {
+                    assert!(peer.killed, "sender {} alive, message truncated", peer.who);
+                    peer.truncated = true;
+                    assert!(matches!(rx.recv::<Item>(), Err(RecvError::Broken)));
+                    peer.rx = None;
+                }
+                Err(e) => panic!("sender {}: {e:?}", peer.who),
+            }
+        }
+        let alive: Vec<usize> = (0..peers.len()).filter(|&i| !peers[i].killed).collect();
+        if kills_left > 0 && Instant::now() >= next_kill {
+            let victim = alive[rng.range(0, alive.len() as u64) as usize];
+            kill_and_reap(&peers[victim].p);
+            KILLS.fetch_add(1, Ordering::Relaxed);
+            peers[victim].killed = true;
+            add(&mut peers);
+            kills_left -= 1;
+            next_kill =
+                Instant::now() + rng.duration(Duration::from_millis(1), Duration::from_millis(40));
+            since_kill = peers.iter().map(|p| p.received).collect();
+        }
+        // After the last kill, stop once every surviving sender has delivered again.
+        if kills_left == 0 && !stopping {
+            let progressed = peers
+                .iter()
+                .zip(&since_kill)
+                .all(|(p, &before)| p.killed || p.received > before);
+            if progressed {
+                w[STOP].store(1, Ordering::SeqCst);
+                stopping = true;
+            }
+        }
+    }
+    let (mut mid_send, mut total) = (0, 0);
+    for peer in &peers {
+        let done = w[DONE + 2 * peer.who as usize].load(Ordering::SeqCst);
+        total += peer.received;
+        if peer.killed {
+            assert!(
+                peer.received == done || peer.received == done + 1,
+                "victim {}: sent {done}, received {}",
+                peer.who,
+                peer.received
+            );
+            if peer.truncated {
+                assert_eq!(
+                    w[DONE + 2 * peer.who as usize + 1].load(Ordering::SeqCst),
+                    1
+                );
+                mid_send += 1;
+            }
+        } else {
+            assert_eq!(peer.p.join_timeout(LONG).unwrap(), 0);
+            assert!(!peer.truncated);
+            assert_eq!(peer.received, done, "sender {}", peer.who);
+        }
+    }
+    figure(
+        &format!("crash.pipe_sender.{size:?}.{kind}.{method}"),
+        format!(
+            "{kills} senders killed ({mid_send} mid-message: Truncated, then Broken), {total} messages checked byte for byte, survivors went on to a clean end of file"
+        ),
+    );
+}
+
+fn pipe_senders_killed(method: StartMethod) {
+    for size in [Size::Small, Size::Huge] {
+        pipe_sender_killed::<RecvOnly, SendOnly>(method, size, Pipe::one_way);
+        pipe_sender_killed::<Duplex, Duplex>(method, size, Pipe::duplex);
+    }
+}
+
+#[test]
+fn pipe_sender_killed_fork() {
+    let _serial = serial();
+    watchdog(Duration::from_secs(200), || {
+        pipe_senders_killed(StartMethod::Fork)
+    });
+}
+
+#[test]
+fn pipe_sender_killed_spawn() {
+    let _serial = serial();
+    watchdog(Duration::from_secs(200), || {
+        pipe_senders_killed(StartMethod::Spawn)
     });
 }
 
 /// Prints the total (run with `--test-threads=1 --nocapture`; the name sorts last).
 #[test]
 fn zz_report_crash_figures() {
+    let _serial = serial();
     figure(
         "crash.total",
         format!(
