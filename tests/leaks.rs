@@ -15,9 +15,9 @@ use integration::{
     zombie_children,
 };
 use procpool::{
-    Array, Barrier, BoundedSemaphore, ByteBuf, Condition, Event, JoinableQueue, Lock, Pool,
-    Process, Queue, RLock, RawArray, RawValue, Semaphore, SharedAtomics, SharedMemory, SimpleQueue,
-    StartMethod, Value, get_context,
+    Array, Barrier, BoundedSemaphore, ByteBuf, Condition, Connection, Event, JoinableQueue, Lock,
+    Pipe, Pool, Process, Queue, RLock, RawArray, RawValue, Semaphore, SendOnly, SharedAtomics,
+    SharedMemory, SimpleQueue, StartMethod, Value, get_context,
 };
 
 const ITERS: usize = 1000;
@@ -208,6 +208,53 @@ fn shared_values_do_not_leak() {
             drop(shm); // the creator unlinks the name
         });
     })
+}
+
+#[test]
+fn pipes_do_not_leak() {
+    run(|| {
+        check_no_leak("Pipe(duplex)", ITERS, || {
+            let (a, b) = Pipe::duplex().unwrap();
+            a.send(&"ping").unwrap();
+            assert_eq!(b.recv::<String>().unwrap(), "ping");
+            b.send_bytes(b"pong").unwrap();
+            assert_eq!(a.recv_bytes().unwrap(), b"pong");
+        });
+        check_no_leak("Pipe(one-way)", ITERS, || {
+            let (rx, tx) = Pipe::one_way().unwrap();
+            tx.send(&7u32).unwrap();
+            let tx2 = tx.try_clone().unwrap();
+            tx2.shutdown_send().unwrap();
+            assert_eq!(rx.recv::<u32>().unwrap(), 7);
+            assert!(rx.recv::<u32>().unwrap_err().is_eof());
+        });
+        check_no_leak("Pipe(streamed message)", ITERS / 4, || {
+            let (rx, tx) = Pipe::one_way().unwrap();
+            let t = std::thread::spawn(move || tx.send_bytes(&vec![1u8; 3 << 20]).unwrap());
+            assert_eq!(rx.recv_bytes().unwrap().len(), 3 << 20);
+            t.join().unwrap();
+        });
+        check_no_leak("Process(fork, pipe end argument)", ITERS, || {
+            let (rx, tx) = Pipe::one_way().unwrap();
+            let mut p = Process::new(send_hello, tx);
+            p.start().unwrap();
+            assert_eq!(rx.recv::<String>().unwrap(), "hello");
+            assert!(rx.recv::<String>().unwrap_err().is_eof());
+            assert_eq!(p.join().unwrap(), 0);
+        });
+        check_no_leak("Process(spawn, pipe end argument)", ITERS / 4, || {
+            let (rx, tx) = Pipe::one_way().unwrap();
+            let mut p = get_context(StartMethod::Spawn).process(send_hello, tx);
+            p.start().unwrap();
+            assert_eq!(rx.recv::<String>().unwrap(), "hello");
+            assert!(rx.recv::<String>().unwrap_err().is_eof());
+            assert_eq!(p.join().unwrap(), 0);
+        });
+    })
+}
+
+fn send_hello(tx: Connection<SendOnly>) {
+    tx.send("hello").unwrap();
 }
 
 fn child_uses((q, lock, v): (Queue<u64>, Lock, Value<u64>)) {

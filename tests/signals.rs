@@ -16,7 +16,8 @@ use nix::sys::pthread::{Pthread, pthread_kill, pthread_self};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use procpool::{
     Barrier, BarrierWaitError, BoundedSemaphore, Condition, Event, GetError, GetTimeoutError,
-    JoinableQueue, Lock, Pool, Process, Queue, RLock, Semaphore, StartMethod, Value, get_context,
+    JoinableQueue, Lock, Pipe, Pool, Process, Queue, RLock, RecvTimeoutError, Semaphore,
+    StartMethod, Value, get_context,
 };
 
 /// Signals caught by the handler, all tests together.
@@ -379,6 +380,39 @@ fn blocking_process_and_pool_calls_survive_signals() {
         );
         pool.close();
         pool.join().unwrap();
+    });
+}
+
+#[test]
+fn pipe_waits_survive_signals() {
+    run(|| {
+        let (a, b) = Pipe::duplex().unwrap();
+        assert_times_out("Connection::recv_timeout", || {
+            matches!(b.recv_timeout::<u64>(T), Err(RecvTimeoutError::Timeout))
+        });
+        assert_times_out("Connection::poll_timeout", || {
+            b.poll_timeout(T).is_ok_and(|ready| !ready)
+        });
+        assert_times_out("pipe::wait", || {
+            procpool::pipe::wait(&[&b], Some(T)).is_ok_and(|r| r.is_empty())
+        });
+
+        // Blocking receive: the message comes after a while.
+        let a = Arc::new(a);
+        let a2 = a.clone();
+        assert_completes(
+            "Connection::recv",
+            move || a2.send(&42u64).unwrap(),
+            || b.recv::<u64>().is_ok_and(|v| v == 42),
+        );
+        // Blocking send: a message larger than the pipe's buffer, read after a while.
+        let (rx, tx) = Pipe::one_way().unwrap();
+        let big = vec![5u8; 4 << 20];
+        assert_completes(
+            "Connection::send (pipe full)",
+            move || assert_eq!(rx.recv_bytes().unwrap().len(), 4 << 20),
+            || tx.send_bytes(&big).is_ok(),
+        );
     });
 }
 
