@@ -287,7 +287,8 @@ impl Barrier {
         }
     }
 
-    /// Under the lock: removes parties that died inside `wait`; breaks a filling round.
+    /// Under the lock: removes parties that died inside `wait`; breaks a filling round, or the
+    /// next round if a dead party had completed the last one.
     fn sweep_dead(&self) {
         let st = &*self.shm;
         let mut found = false;
@@ -302,7 +303,11 @@ impl Barrier {
             }
         }
         if found {
-            if st.state.load(Ordering::Relaxed) == FILLING {
+            let state = st.state.load(Ordering::Relaxed);
+            // Draining with no live party left: a dead party completed the last round (it
+            // arrived, then died before leaving). It will never come to the next round, which
+            // would wait for it for ever: break.
+            if state == FILLING || (state == DRAINING && st.count.load(Ordering::Relaxed) == 0) {
                 self.break_barrier();
             }
             self.maybe_refill();
@@ -602,6 +607,36 @@ mod tests {
             for h in hs {
                 assert!(h.join().unwrap().is_ok());
             }
+        });
+    }
+
+    #[test]
+    fn a_dead_party_that_completed_a_round_breaks_the_next() {
+        with_watchdog(Duration::from_secs(30), || {
+            // The victim arrives, dies, and the other two arrive before any liveness sweep:
+            // the round completes (the victim had arrived). The next round must break, not
+            // wait for ever for a party that is dead.
+            let b = Barrier::new(3, None).unwrap();
+            let victim = fork_child(|| {
+                let _ = b.wait();
+                2
+            });
+            until("victim never arrived", || b.n_waiting() == 1);
+            victim.kill();
+            drop(victim); // reaped
+            let b2 = b.clone();
+            let h = std::thread::spawn(move || b2.wait_timeout(Duration::from_secs(20)));
+            let mine = b.wait_timeout(Duration::from_secs(20));
+            let theirs = h.join().unwrap();
+            // Both see the same outcome: completed, or broken if a sweep came first.
+            assert_eq!(mine.is_ok(), theirs.is_ok());
+            let b2 = b.clone();
+            let h = std::thread::spawn(move || b2.wait_timeout(Duration::from_secs(20)));
+            assert_eq!(
+                b.wait_timeout(Duration::from_secs(20)),
+                Err(BarrierWaitError::Broken)
+            );
+            assert_eq!(h.join().unwrap(), Err(BarrierWaitError::Broken));
         });
     }
 
