@@ -715,12 +715,29 @@ struct BarrierFigures {
     broken: u64,
     worst: Duration,
     /// Rounds where both survivors arrived right after the kill, before any liveness sweep:
-    /// the dead party had arrived, so the round may complete (`Ok` for both) instead.
+    /// the dead party had arrived, so the round may complete (`Ok` for both); the next round
+    /// then breaks.
     raced: u64,
     raced_completed: u64,
 }
 
-fn barrier_party_killed(method: StartMethod, rng: &mut Rng, fig: &mut BarrierFigures) {
+/// Where the survivors are when the victim dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// Not at the barrier yet: one arrives alone, sleeps, and its sweep finds the victim.
+    NoneInside,
+    /// One is already waiting with the victim.
+    OneInside,
+    /// Both arrive at once right after the kill, racing the sweep.
+    Race,
+}
+
+fn barrier_party_killed(
+    method: StartMethod,
+    variant: Variant,
+    rng: &mut Rng,
+    fig: &mut BarrierFigures,
+) {
     let barrier = Barrier::new(3, None).unwrap();
     let words = SharedAtomics::new(4).unwrap();
     let w = words.as_slice();
@@ -754,9 +771,9 @@ fn barrier_party_killed(method: StartMethod, rng: &mut Rng, fig: &mut BarrierFig
         assert_eq!((result(0, round), result(1, round)), (OK, OK));
     }
     // The kill round: the victim is inside `wait`, alone or with one survivor.
-    let round = normal_rounds + 1;
+    let mut round = normal_rounds + 1;
     assert!(eventually(LONG, || barrier.n_waiting() == 1));
-    let early = rng.range(0, 2) as usize;
+    let early = usize::from(variant == Variant::OneInside);
     if early == 1 {
         release(0, round);
         assert!(eventually(LONG, || barrier.n_waiting() == 2));
@@ -766,8 +783,10 @@ fn barrier_party_killed(method: StartMethod, rng: &mut Rng, fig: &mut BarrierFig
     fig.kills += 1;
     KILLS.fetch_add(1, Ordering::Relaxed);
     let killed_at = Instant::now();
-    if early == 0 && rng.one_in(3) {
-        // Both survivors arrive at once, racing the liveness sweep.
+    if variant == Variant::Race {
+        // Both survivors arrive at once, racing the liveness sweep: the victim had arrived,
+        // so the round may complete. Then the next round must break (the victim will never
+        // come), not hang.
         release(0, round);
         release(1, round);
         let (r0, r1) = (result(0, round), result(1, round));
@@ -776,7 +795,19 @@ fn barrier_party_killed(method: StartMethod, rng: &mut Rng, fig: &mut BarrierFig
             "survivors disagree: {r0} {r1}"
         );
         fig.raced += 1;
-        fig.raced_completed += u64::from(r0 == OK);
+        if r0 == OK {
+            fig.raced_completed += 1;
+            round += 1;
+            release(0, round);
+            release(1, round);
+            assert_eq!(
+                (result(0, round), result(1, round)),
+                (BROKEN, BROKEN),
+                "the round after a dead party's last one did not break"
+            );
+        }
+        fig.broken += 2;
+        fig.worst = fig.worst.max(killed_at.elapsed());
     } else {
         // One survivor is (or gets) inside `wait`: it finds the dead party and breaks the
         // round; the other arrives at a broken barrier.
@@ -808,13 +839,18 @@ fn barrier_party_killed_rounds(method: StartMethod) {
     let mut rng = Rng::for_test(&format!("barrier_party_killed/{method}"));
     let rounds = scaled(3, 40);
     let mut fig = BarrierFigures::default();
-    for _ in 0..rounds {
-        barrier_party_killed(method, &mut rng, &mut fig);
+    for i in 0..rounds {
+        let variant = match i % 3 {
+            0 => Variant::Race,
+            1 => Variant::OneInside,
+            _ => Variant::NoneInside,
+        };
+        barrier_party_killed(method, variant, &mut rng, &mut fig);
     }
     figure(
         &format!("crash.barrier_party.{method}"),
         format!(
-            "{} parties killed mid-wait; {} survivors got Broken, the barrier broke within {:?} of the kill (worst); {} rounds raced the sweep ({} completed with the dead party counted as arrived); a round after every reset",
+            "{} parties killed mid-wait; {} survivors got Broken, within {:?} of the kill (worst); {} kills raced the survivors' arrival ({} of those rounds completed with the dead party counted as arrived, and the next round broke); a full round after every reset",
             fig.kills, fig.broken, fig.worst, fig.raced, fig.raced_completed
         ),
     );
