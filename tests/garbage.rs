@@ -12,14 +12,16 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use integration::{figure, scaled};
+use integration::{figure, scaled, watchdog};
 use std::os::fd::AsFd;
 
 use procpool::codec::{self, DecodeErrorKind, MAX_MESSAGE_LEN};
 use procpool::pipe::CanRecv;
 use procpool::{ByteBuf, Connection, Pipe, RecvBytesIntoError, RecvError};
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -195,83 +197,140 @@ fn config(ci: u32, soak: u32) -> ProptestConfig {
     }
 }
 
+/// Runs a property for `ci` cases (`soak` under `PROCPOOL_SOAK=1`) under a watchdog, so that a
+/// receive that waits fails the test instead of hanging the suite. A failure panics with the
+/// smallest failing input proptest found.
+fn property<S, F>(ci: u32, soak: u32, strategy: fn() -> S, test: F)
+where
+    S: Strategy + 'static,
+    F: Fn(S::Value) -> Result<(), TestCaseError> + Send + 'static,
+{
+    watchdog(Duration::from_secs(1800), move || {
+        let mut runner = TestRunner::new(config(ci, soak));
+        if let Err(e) = runner.run(&strategy(), test) {
+            panic!("{e}");
+        }
+    });
+}
+
 // ---------------------------------------------------------------- codec properties
 
-proptest! {
-    #![proptest_config(config(2_000, 200_000))]
+/// Random bytes, as every type: an error or a value, never a panic or a huge allocation.
+#[test]
+fn random_bytes_never_panic() {
+    property(
+        2_000,
+        200_000,
+        || (proptest::collection::vec(any::<u8>(), 0..600),),
+        |(bytes,)| {
+            decode_as_everything(&bytes);
+            Ok(())
+        },
+    );
+}
 
-    /// Random bytes, as every type: an error or a value, never a panic or a huge allocation.
-    #[test]
-    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        decode_as_everything(&bytes);
-    }
-
-    /// Random bytes behind a length prefix that claims a lot: the decoder must not believe it.
-    #[test]
-    fn huge_length_claims_do_not_allocate(
-        marker in prop_oneof![Just(251u8), Just(252u8), Just(253u8)],
-        claim in any::<u64>(),
-        tail in proptest::collection::vec(any::<u8>(), 0..64),
-    ) {
-        let mut bytes = vec![marker];
-        match marker {
-            251 => bytes.extend_from_slice(&(claim as u16).to_le_bytes()),
-            252 => bytes.extend_from_slice(&(claim as u32).to_le_bytes()),
-            _ => bytes.extend_from_slice(&claim.to_le_bytes()),
-        }
-        bytes.extend_from_slice(&tail);
-        decode_as_everything(&bytes);
-        // The same claim one level down (inside an enum variant or a tuple).
-        let mut nested = vec![2u8];
-        nested.extend_from_slice(&bytes);
-        decode_as_everything(&nested);
-    }
-
-    /// Every strict prefix of a valid message is an error (never a wrong value).
-    #[test]
-    fn truncated_messages_are_errors(msg in msg_strategy(), cut in any::<prop::sample::Index>()) {
-        let bytes = codec::encode(&msg).unwrap();
-        prop_assert_eq!(codec::decode::<Msg>(&bytes).unwrap(), msg.clone());
-        let cut = cut.index(bytes.len());
-        INPUTS.fetch_add(1, Ordering::Relaxed);
-        let (r, largest) = largest_allocation(|| codec::decode::<Msg>(&bytes[..cut]));
-        let kind = r.expect_err("a strict prefix decoded").kind();
-        prop_assert!(
-            matches!(kind, DecodeErrorKind::UnexpectedEnd | DecodeErrorKind::TooLarge),
-            "prefix gave {:?}", kind
-        );
-        prop_assert!(largest <= tight_bound(cut));
-        // And with a byte of garbage appended: trailing bytes.
-        let mut longer = bytes.clone();
-        longer.push(0);
-        prop_assert_eq!(
-            codec::decode::<Msg>(&longer).unwrap_err().kind(),
-            DecodeErrorKind::TrailingBytes
-        );
-    }
-
-    /// Valid messages with bytes flipped, inserted or deleted: a value or an error, as every
-    /// type.
-    #[test]
-    fn mutated_messages_never_panic(
-        msgs in proptest::collection::vec(msg_strategy(), 1..4),
-        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
-    ) {
-        let mut bytes = codec::encode(&msgs).unwrap();
-        for (at, byte, op) in edits {
-            if bytes.is_empty() {
-                bytes.push(byte);
-                continue;
+/// Random bytes behind a length prefix that claims a lot: the decoder must not believe it.
+#[test]
+fn huge_length_claims_do_not_allocate() {
+    property(
+        2_000,
+        200_000,
+        || {
+            (
+                prop_oneof![Just(251u8), Just(252u8), Just(253u8)],
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..64),
+            )
+        },
+        |(marker, claim, tail)| {
+            let mut bytes = vec![marker];
+            match marker {
+                251 => bytes.extend_from_slice(&(claim as u16).to_le_bytes()),
+                252 => bytes.extend_from_slice(&(claim as u32).to_le_bytes()),
+                _ => bytes.extend_from_slice(&claim.to_le_bytes()),
             }
-            let i = at.index(bytes.len());
-            match op {
-                0 => bytes[i] ^= byte | 1,
-                1 => bytes.insert(i, byte),
-                _ => { bytes.remove(i); }
+            bytes.extend_from_slice(&tail);
+            decode_as_everything(&bytes);
+            // The same claim one level down (inside an enum variant or a tuple).
+            let mut nested = vec![2u8];
+            nested.extend_from_slice(&bytes);
+            decode_as_everything(&nested);
+            Ok(())
+        },
+    );
+}
+
+/// Every strict prefix of a valid message is an error (never a wrong value).
+#[test]
+fn truncated_messages_are_errors() {
+    property(
+        2_000,
+        200_000,
+        || (msg_strategy(), any::<prop::sample::Index>()),
+        |(msg, cut)| {
+            let bytes = codec::encode(&msg).unwrap();
+            prop_assert_eq!(codec::decode::<Msg>(&bytes).unwrap(), msg.clone());
+            let cut = cut.index(bytes.len());
+            INPUTS.fetch_add(1, Ordering::Relaxed);
+            let (r, largest) = largest_allocation(|| codec::decode::<Msg>(&bytes[..cut]));
+            let kind = r.expect_err("a strict prefix decoded").kind();
+            prop_assert!(
+                matches!(
+                    kind,
+                    DecodeErrorKind::UnexpectedEnd | DecodeErrorKind::TooLarge
+                ),
+                "prefix gave {:?}",
+                kind
+            );
+            prop_assert!(largest <= tight_bound(cut));
+            // And with a byte of garbage appended: trailing bytes.
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert_eq!(
+                codec::decode::<Msg>(&longer).unwrap_err().kind(),
+                DecodeErrorKind::TrailingBytes
+            );
+            Ok(())
+        },
+    );
+}
+
+/// Valid messages with bytes flipped, inserted or deleted: a value or an error, as every
+/// type.
+#[test]
+fn mutated_messages_never_panic() {
+    property(
+        2_000,
+        200_000,
+        || {
+            (
+                proptest::collection::vec(msg_strategy(), 1..4),
+                proptest::collection::vec(
+                    (any::<prop::sample::Index>(), any::<u8>(), 0u8..3),
+                    1..6,
+                ),
+            )
+        },
+        |(msgs, edits)| {
+            let mut bytes = codec::encode(&msgs).unwrap();
+            for (at, byte, op) in edits {
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] ^= byte | 1,
+                    1 => bytes.insert(i, byte),
+                    _ => {
+                        bytes.remove(i);
+                    }
+                }
             }
-        }
-        decode_as_everything(&bytes);
-    }
+            decode_as_everything(&bytes);
+            Ok(())
+        },
+    );
 }
 
 // ---------------------------------------------------------------- pipe framing
@@ -450,81 +509,132 @@ fn wire_msgs() -> impl Strategy<Value = Vec<(Msg, Option<Vec<u8>>)>> {
     )
 }
 
-proptest! {
-    #![proptest_config(config(1_000, 100_000))]
+/// Random bytes on the wire: typed errors, never a panic or a wait.
+#[test]
+fn random_bytes_on_a_pipe() {
+    property(
+        1_000,
+        100_000,
+        || {
+            (
+                proptest::collection::vec(any::<u8>(), 0..2000),
+                any::<bool>(),
+                ask_strategy(),
+            )
+        },
+        |(bytes, duplex, ask)| {
+            let got = feed(&bytes, duplex, ask);
+            prop_assert!(matches!(got.last(), Some(Got::Eof | Got::Broken)));
+            Ok(())
+        },
+    );
+}
 
-    /// Random bytes on the wire: typed errors, never a panic or a wait.
-    #[test]
-    fn random_bytes_on_a_pipe(
-        bytes in proptest::collection::vec(any::<u8>(), 0..2000),
-        duplex in any::<bool>(),
-        ask in ask_strategy(),
-    ) {
-        let got = feed(&bytes, duplex, ask);
-        prop_assert!(matches!(got.last(), Some(Got::Eof | Got::Broken)));
-    }
-
-    /// A real stream cut anywhere: every whole message arrives intact and in order, then end
-    /// of file (cut between frames) or `Truncated`; never a wrong message.
-    #[test]
-    fn truncated_streams(msgs in wire_msgs(), cut in any::<prop::sample::Index>(), duplex in any::<bool>()) {
-        let bytes = wire(&msgs);
-        let whole = feed(&bytes, duplex, Ask::Bytes);
-        prop_assert_eq!(whole.len(), msgs.len() + 1);
-        prop_assert_eq!(whole.last(), Some(&Got::Eof));
-        let cut = if bytes.is_empty() { 0 } else { cut.index(bytes.len() + 1) };
-        let got = feed(&bytes[..cut], duplex, Ask::Bytes);
-        let k = got.iter().take_while(|g| matches!(g, Got::Bytes(_))).count();
-        prop_assert!(k <= msgs.len());
-        prop_assert_eq!(&got[..k], &whole[..k], "a message changed");
-        let tail = &got[k..];
-        prop_assert!(
-            tail == [Got::Eof] || tail == [Got::Hard("Truncated"), Got::Broken],
-            "ended with {:?}", tail
-        );
-        if cut == bytes.len() {
-            prop_assert_eq!(k, msgs.len());
-        }
-    }
-
-    /// A real stream with bytes flipped, inserted or deleted.
-    #[test]
-    fn mutated_streams(
-        msgs in wire_msgs(),
-        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
-        duplex in any::<bool>(),
-        ask in ask_strategy(),
-    ) {
-        let mut bytes = wire(&msgs);
-        for (at, byte, op) in edits {
-            if bytes.is_empty() {
-                bytes.push(byte);
-                continue;
+/// A real stream cut anywhere: every whole message arrives intact and in order, then end
+/// of file (cut between frames) or `Truncated`; never a wrong message.
+#[test]
+fn truncated_streams() {
+    property(
+        1_000,
+        100_000,
+        || (wire_msgs(), any::<prop::sample::Index>(), any::<bool>()),
+        |(msgs, cut, duplex)| {
+            let bytes = wire(&msgs);
+            let whole = feed(&bytes, duplex, Ask::Bytes);
+            prop_assert_eq!(whole.len(), msgs.len() + 1);
+            prop_assert_eq!(whole.last(), Some(&Got::Eof));
+            let cut = if bytes.is_empty() {
+                0
+            } else {
+                cut.index(bytes.len() + 1)
+            };
+            let got = feed(&bytes[..cut], duplex, Ask::Bytes);
+            let k = got
+                .iter()
+                .take_while(|g| matches!(g, Got::Bytes(_)))
+                .count();
+            prop_assert!(k <= msgs.len());
+            prop_assert_eq!(&got[..k], &whole[..k], "a message changed");
+            let tail = &got[k..];
+            prop_assert!(
+                tail == [Got::Eof] || tail == [Got::Hard("Truncated"), Got::Broken],
+                "ended with {:?}",
+                tail
+            );
+            if cut == bytes.len() {
+                prop_assert_eq!(k, msgs.len());
             }
-            let i = at.index(bytes.len());
-            match op {
-                0 => bytes[i] ^= byte | 1,
-                1 => bytes.insert(i, byte),
-                _ => { bytes.remove(i); }
-            }
-        }
-        feed(&bytes, duplex, ask);
-    }
+            Ok(())
+        },
+    );
+}
 
-    /// Headers that pass the check word but announce any length, followed by a few bytes.
-    #[test]
-    fn forged_headers(len in any::<u32>(), tail in proptest::collection::vec(any::<u8>(), 0..300), ask in ask_strategy()) {
-        let probe = wire(&[(Msg::Empty, Some(Vec::new()))]);
-        let magic = u32::from_le_bytes(probe[4..8].try_into().unwrap())
-            ^ u32::from_le_bytes(probe[..4].try_into().unwrap());
-        let mut bytes = len.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&(len ^ magic).to_le_bytes());
-        bytes.extend_from_slice(&tail);
-        let got = feed(&bytes, false, ask);
-        if len as usize > MAX_MESSAGE_LEN {
-            prop_assert_eq!(&got[0], &Got::Hard("TooLong"));
-        }
-    }
+/// A real stream with bytes flipped, inserted or deleted.
+#[test]
+fn mutated_streams() {
+    property(
+        1_000,
+        100_000,
+        || {
+            (
+                wire_msgs(),
+                proptest::collection::vec(
+                    (any::<prop::sample::Index>(), any::<u8>(), 0u8..3),
+                    1..6,
+                ),
+                any::<bool>(),
+                ask_strategy(),
+            )
+        },
+        |(msgs, edits, duplex, ask)| {
+            let mut bytes = wire(&msgs);
+            for (at, byte, op) in edits {
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] ^= byte | 1,
+                    1 => bytes.insert(i, byte),
+                    _ => {
+                        bytes.remove(i);
+                    }
+                }
+            }
+            feed(&bytes, duplex, ask);
+            Ok(())
+        },
+    );
+}
+
+/// Headers that pass the check word but announce any length, followed by a few bytes.
+#[test]
+fn forged_headers() {
+    property(
+        1_000,
+        100_000,
+        || {
+            (
+                any::<u32>(),
+                proptest::collection::vec(any::<u8>(), 0..300),
+                ask_strategy(),
+            )
+        },
+        |(len, tail, ask)| {
+            let probe = wire(&[(Msg::Empty, Some(Vec::new()))]);
+            let magic = u32::from_le_bytes(probe[4..8].try_into().unwrap())
+                ^ u32::from_le_bytes(probe[..4].try_into().unwrap());
+            let mut bytes = len.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&(len ^ magic).to_le_bytes());
+            bytes.extend_from_slice(&tail);
+            let got = feed(&bytes, false, ask);
+            if len as usize > MAX_MESSAGE_LEN {
+                prop_assert_eq!(&got[0], &Got::Hard("TooLong"));
+            }
+            Ok(())
+        },
+    );
 }
 
 /// The regression that the counting allocator found: a 5-byte message claiming a 1 GiB string
