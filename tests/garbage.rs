@@ -641,51 +641,55 @@ fn forged_headers() {
 /// made `decode` allocate (and zero) about 1 GiB before noticing that the bytes were not there.
 #[test]
 fn a_five_byte_claim_does_not_allocate_a_gigabyte() {
-    for ty in 0..3 {
-        let bytes = [252u8, 0, 0, 0, 0x3f]; // varint u32: 0x3f00_0000, just under 1 GiB
-        let (is_err, largest) = largest_allocation(|| match ty {
-            0 => codec::decode::<String>(&bytes).is_err(),
-            1 => codec::decode::<ByteBuf>(&bytes).is_err(),
-            _ => codec::decode::<Vec<u8>>(&bytes).is_err(),
-        });
-        assert!(is_err);
-        assert!(
-            largest <= tight_bound(bytes.len()),
-            "type {ty}: 5 bytes of garbage allocated {largest} bytes"
-        );
-    }
+    watchdog(Duration::from_secs(60), || {
+        for ty in 0..3 {
+            let bytes = [252u8, 0, 0, 0, 0x3f]; // varint u32: 0x3f00_0000, just under 1 GiB
+            let (is_err, largest) = largest_allocation(|| match ty {
+                0 => codec::decode::<String>(&bytes).is_err(),
+                1 => codec::decode::<ByteBuf>(&bytes).is_err(),
+                _ => codec::decode::<Vec<u8>>(&bytes).is_err(),
+            });
+            assert!(is_err);
+            assert!(
+                largest <= tight_bound(bytes.len()),
+                "type {ty}: 5 bytes of garbage allocated {largest} bytes"
+            );
+        }
+    });
 }
 
 /// Large valid messages still decode after the tightening (the limit follows the input).
 #[test]
 fn large_messages_still_decode() {
-    for len in [
-        0usize,
-        1,
-        4095,
-        4096,
-        4097,
-        1 << 20,
-        (1 << 20) + 1,
-        17 << 20,
-    ] {
-        let s = "x".repeat(len);
-        let b = ByteBuf::from(vec![7u8; len]);
-        let enc = codec::encode(&(s.clone(), b.clone(), vec![s.clone()])).unwrap();
-        let back: (String, ByteBuf, Vec<String>) = codec::decode(&enc).unwrap();
-        assert_eq!(back.0.len(), len);
-        assert_eq!(back.1, b);
-        assert_eq!(back.2, vec![s]);
-        // The densest claims: 16 (u128) and 8 (u64) bytes of memory per encoded byte.
-        let wide = (
-            vec![0u128; len / 16],
-            vec![1u64; len / 8],
-            vec![true; len / 8],
-        );
-        let back: (Vec<u128>, Vec<u64>, Vec<bool>) =
-            codec::decode(&codec::encode(&wide).unwrap()).unwrap();
-        assert_eq!(back, wide);
-    }
+    watchdog(Duration::from_secs(60), || {
+        for len in [
+            0usize,
+            1,
+            4095,
+            4096,
+            4097,
+            1 << 20,
+            (1 << 20) + 1,
+            17 << 20,
+        ] {
+            let s = "x".repeat(len);
+            let b = ByteBuf::from(vec![7u8; len]);
+            let enc = codec::encode(&(s.clone(), b.clone(), vec![s.clone()])).unwrap();
+            let back: (String, ByteBuf, Vec<String>) = codec::decode(&enc).unwrap();
+            assert_eq!(back.0.len(), len);
+            assert_eq!(back.1, b);
+            assert_eq!(back.2, vec![s]);
+            // The densest claims: 16 (u128) and 8 (u64) bytes of memory per encoded byte.
+            let wide = (
+                vec![0u128; len / 16],
+                vec![1u64; len / 8],
+                vec![true; len / 8],
+            );
+            let back: (Vec<u128>, Vec<u64>, Vec<bool>) =
+                codec::decode(&codec::encode(&wide).unwrap()).unwrap();
+            assert_eq!(back, wide);
+        }
+    });
 }
 
 /// Prints the figures (run with `--nocapture`, or set `PROCPOOL_FIGURES`). Named to run last

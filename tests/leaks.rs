@@ -22,6 +22,11 @@ use procpool::{
 
 const ITERS: usize = 1000;
 
+/// Mappings that may appear without a leak: glibc gives a thread that meets contention its own
+/// malloc arena (a mapping or two that stays). A leak of one mapping in a hundred cycles
+/// would still show (1,000 cycles per check).
+const MAPS_SLACK: usize = 6;
+
 static CHECKS: AtomicU64 = AtomicU64::new(0);
 static CYCLES: AtomicU64 = AtomicU64::new(0);
 
@@ -34,11 +39,35 @@ struct Snapshot {
     children: BTreeSet<u32>,
 }
 
+/// Whether a `/dev/shm` entry certainly belongs to another program running on the machine at
+/// the same time (this machine is shared: other test suites and the Python comparison
+/// benchmarks may be running): a POSIX named semaphore (`sem.*`, which procpool never
+/// creates), a Python segment (`psm_` and 8 hex digits), or a procpool segment or owner record
+/// whose name carries another process's pid (`psm_<pid>_<n>_<t>`).
+fn foreign(name: &str) -> bool {
+    if name.starts_with("sem.") {
+        return true;
+    }
+    let name = name.strip_prefix("procpool-owner.").unwrap_or(name);
+    let Some(rest) = name.strip_prefix("psm_") else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split('_').collect();
+    match fields.as_slice() {
+        [python] => python.len() == 8 && python.chars().all(|c| c.is_ascii_hexdigit()),
+        [pid, _, _] => u32::from_str_radix(pid, 16).is_ok_and(|p| p != std::process::id()),
+        _ => false,
+    }
+}
+
 fn snapshot() -> Snapshot {
     Snapshot {
         fds: open_fds(),
         maps: mappings(),
-        shm: dev_shm_names(),
+        shm: dev_shm_names()
+            .into_iter()
+            .filter(|n| !foreign(n))
+            .collect(),
         children: child_pids(),
     }
 }
@@ -72,7 +101,7 @@ fn check_no_leak(name: &str, iters: usize, mut make_and_drop: impl FnMut()) {
     let settled = eventually(Duration::from_secs(10), || {
         let now = snapshot();
         now.fds == before.fds
-            && now.maps <= before.maps + 2
+            && now.maps <= before.maps + MAPS_SLACK
             && now.shm == before.shm
             && now.children == before.children
     });
