@@ -1,6 +1,6 @@
 //! The procpool column of the comparison: each workload done with procpool's API.
 //!
-//! Every workload but `pipe_rtt` is implemented (see [`procpool_impl`]); the table below is the
+//! Every workload of the issue is implemented (see [`procpool_impl`]); the table below is the
 //! contract each implementation follows, side by side with `benches/python/mp_bench.py`.
 //!
 //! # Contract for the implementation
@@ -60,12 +60,14 @@
 
 use std::fmt::Display;
 use std::hint::black_box;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use procpool::*;
 
 use crate::error::BenchError;
-use crate::raw::{AffinityGuard, ITEM_64K, ensure_single_threaded, mono_ns, pin_to_cpu};
+use crate::raw::{AffinityGuard, ITEM_64K, SMALL_MSG, ensure_single_threaded, mono_ns, pin_to_cpu};
 use crate::workloads::{Case, Pinning};
 
 type Result<T> = std::result::Result<T, BenchError>;
@@ -82,7 +84,7 @@ const READY: u64 = u64::MAX;
 
 /// Runs one repetition of `case` with procpool, sized for a quick or a full run.
 ///
-/// Returns `None` where procpool has no equivalent: `pipe_rtt` until procpool has pipes.
+/// Returns `None` where procpool has no equivalent (only the raw-only reference row).
 pub fn procpool_impl(case: &Case, quick: bool) -> Option<Result<f64>> {
     let size = |full: usize, quick_size: usize| if quick { quick_size } else { full };
     let pin = case.pinning;
@@ -96,8 +98,7 @@ pub fn procpool_impl(case: &Case, quick: bool) -> Option<Result<f64>> {
         "apply_async_serial" => apply_async_serial(size(3_000, 500), pin),
         "queue_small" => queue_small(size(200_000, 20_000), pin),
         "queue_64k" => queue_64k(size(10_000, 1_000), pin),
-        // procpool::Pipe is not on main yet (the pipe branch is not merged): no equivalent.
-        "pipe_rtt" => return None,
+        "pipe_rtt" => pipe_rtt(size(20_000, 4_000), pin),
         "lock_uncontended" => lock_uncontended(size(1_000_000, 200_000)),
         "lock_contended" => lock_contended(size(500_000, 100_000), pin),
         "event_wake" => event_wake(size(300, 60), pin),
@@ -192,6 +193,17 @@ fn bytes_producer(
     let payload = ByteBuf::from(vec![0u8; ITEM_64K]);
     for _ in 0..n {
         q.put(payload.clone()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The echo child of `pipe_rtt`: receives `n` messages and sends each one back, as Python's
+/// `send(recv())` (decoded and encoded again, not forwarded as raw bytes).
+fn pipe_echo((conn, n, cpu): (Connection, u64, Option<usize>)) -> std::result::Result<(), String> {
+    pin_self(cpu)?;
+    for _ in 0..n {
+        let msg: ByteBuf = conn.recv().map_err(|e| e.to_string())?;
+        conn.send(&msg).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -461,6 +473,43 @@ fn queue_64k(n: usize, pinning: Pinning) -> Result<f64> {
         return Err(BenchError::new("procpool: queue delivered wrong items"));
     }
     Ok((n * ITEM_64K) as f64 / 1e6 / elapsed.as_secs_f64())
+}
+
+/// Makes every `recv` on `conn` (a socketpair end) fail instead of blocking past [`PEER_TIMEOUT`]
+/// (`SO_RCVTIMEO`, set through a duplicate of its descriptor): the timed loop of [`pipe_rtt`] can
+/// then use the plain blocking `recv`, as Python's does, and still cannot hang.
+fn bound_recv(conn: &Connection) -> Result<()> {
+    let dup = conn.as_fd().try_clone_to_owned().map_err(failed("dup"))?;
+    UnixStream::from(dup)
+        .set_read_timeout(Some(PEER_TIMEOUT))
+        .map_err(failed("SO_RCVTIMEO"))
+}
+
+/// `send` + `recv` of a 16-byte message ([`ByteBuf`], Python's `bytes`) to an echo child over
+/// `Pipe::new()` (a socketpair), `n` times after 200 unmeasured: µs per round trip.
+fn pipe_rtt(n: usize, pinning: Pinning) -> Result<f64> {
+    let warmup = 200;
+    let deadline = deadline();
+    let (me, peer) = pinning.cpus();
+    let _pinned = AffinityGuard::pin(me).map_err(failed("pin"))?;
+    let (ours, theirs) = Pipe::new().map_err(failed("create a pipe"))?;
+    bound_recv(&ours)?;
+    // The child's end moves into the process, which closes the parent's copy once started.
+    let echo = Peer::start(Process::new(pipe_echo, (theirs, (n + warmup) as u64, peer)))?;
+    let msg = ByteBuf::from(b"0123456789abcdef".to_vec());
+    debug_assert_eq!(msg.len(), SMALL_MSG);
+    for _ in 0..warmup {
+        ours.send(&msg).map_err(failed("send"))?;
+        let _: ByteBuf = ours.recv_deadline(deadline).map_err(failed("recv"))?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..n {
+        ours.send(&msg).map_err(failed("send"))?;
+        let _: ByteBuf = ours.recv().map_err(failed("recv"))?;
+    }
+    let elapsed = t0.elapsed();
+    echo.join(deadline)?;
+    Ok(per_item_secs(elapsed, n) * 1e6)
 }
 
 /// Acquire + release of an uncontended [`Lock`], `n` times after 1,000 unmeasured: ns per pair.

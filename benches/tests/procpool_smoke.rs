@@ -49,10 +49,10 @@ fn main() {
             }
         }
     }
-    // Everything but pipe_rtt (no procpool::Pipe yet) and the raw-only reference.
+    // Everything but the raw-only reference.
     let expected_none = WORKLOADS
         .iter()
-        .filter(|w| w.reference || w.name == "pipe_rtt")
+        .filter(|w| w.reference)
         .map(|w| Case::of(w).len())
         .sum::<usize>();
     println!("{passed} passed, {failed} failed, {skipped} without a procpool equivalent");
