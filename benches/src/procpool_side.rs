@@ -240,9 +240,9 @@ fn lock_hammer(
 }
 
 /// The waiter of `event_wake`: `n` times, wait for the event, read the clock, clear the event
-/// and send the reading back.
+/// and send the reading back over its pipe end (as Python's `_event_waiter`).
 fn event_waiter(
-    (ev, out, n, cpu): (Event, Queue<u64>, u32, Option<usize>),
+    (ev, conn, n, cpu): (Event, Connection, u32, Option<usize>),
 ) -> std::result::Result<(), String> {
     pin_self(cpu)?;
     for _ in 0..n {
@@ -251,7 +251,7 @@ fn event_waiter(
         }
         let t1 = mono_ns();
         ev.clear();
-        out.put(t1).map_err(|e| e.to_string())?;
+        conn.send(&t1).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -566,24 +566,26 @@ fn lock_contended(n: usize, pinning: Pinning) -> Result<f64> {
 
 /// Wake-up latency of an [`Event`]: the child waits; this process sleeps 2 ms, reads the clock
 /// and sets the event; the child reads the clock when its wait returns and sends it back
-/// through a queue. Median of `n` samples, in µs.
+/// through a pipe (which this process waits on asleep, as Python's `poll` + `recv`, so that its
+/// wait for the answer does not compete with the woken child for a shared core). Median of `n`
+/// samples, in µs.
 fn event_wake(n: usize, pinning: Pinning) -> Result<f64> {
     let deadline = deadline();
     let (me, peer) = pinning.cpus();
     let _pinned = AffinityGuard::pin(me).map_err(failed("pin"))?;
     let rounds = u32::try_from(n).map_err(failed("sample count"))?;
     let ev = Event::new().map_err(failed("create an event"))?;
-    let back = Queue::<u64>::new(0).map_err(failed("create a queue"))?;
+    let (ours, theirs) = Pipe::new().map_err(failed("create a pipe"))?;
     let waiter = Peer::start(Process::new(
         event_waiter,
-        (ev.clone(), back.clone(), rounds, peer),
+        (ev.clone(), theirs, rounds, peer),
     ))?;
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         std::thread::sleep(Duration::from_millis(2)); // the waiter falls asleep in wait()
         let t0 = mono_ns();
         ev.set();
-        let t1 = back.get_deadline(deadline).map_err(failed("get"))?;
+        let t1: u64 = ours.recv_deadline(deadline).map_err(failed("recv"))?;
         samples.push(t1.saturating_sub(t0) as f64);
     }
     waiter.join(deadline)?;
