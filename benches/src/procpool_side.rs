@@ -24,11 +24,11 @@
 //! | `event_wake` | the measuring process sleeps 2 ms, reads CLOCK_MONOTONIC and sets the event; the child reads the clock when its wait returns; median of the samples | 300 / 60 samples |
 //! | `cpu_speedup` | sequential time ÷ time of `Pool(10)` creation + `map` + close, task n counting from n down to -n | TOTAL 20,000 / 4,000 |
 //!
-//! For the pinned cases ([`Pinning::SameCore`](crate::workloads::Pinning::SameCore),
-//! [`Pinning::TwoCores`](crate::workloads::Pinning::TwoCores)) pin the measuring process with
+//! For the pinned cases ([`Pinning::SameCore`],
+//! [`Pinning::TwoCores`]) pin the measuring process with
 //! [`crate::raw::AffinityGuard`] (it restores the CPU set afterwards) and the peer process (the
 //! producer, the echo child, the waiter, the pool's workers, the second lock hammer) with
-//! [`crate::raw::pin_to_cpu`] in the child; [`Pinning::cpus`](crate::workloads::Pinning::cpus)
+//! [`crate::raw::pin_to_cpu`] in the child; [`Pinning::cpus`]
 //! gives the two CPUs.
 //!
 //! The harness is single-threaded between measurements, and the raw measurements fork: a
