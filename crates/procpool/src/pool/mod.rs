@@ -631,16 +631,20 @@ impl Pool {
 
     /// Stops accepting work; the workers exit once every submitted task has finished.
     pub fn close(&self) {
-        let mut st = self.inner.state.lock();
-        if st.phase == Phase::Running {
-            st.phase = Phase::Closed;
+        {
+            let mut st = self.inner.state.lock();
+            if st.phase == Phase::Running {
+                st.phase = Phase::Closed;
+            }
         }
+        self.inner.nudge();
     }
 
     /// Stops at once: workers are terminated and unfinished tasks fail with
     /// [`TaskError::Terminated`].
     pub fn terminate(&self) {
         self.inner.state.lock().phase = Phase::Terminated;
+        self.inner.nudge();
     }
 
     /// Waits for the workers to exit; only after [`close`](Pool::close) or

@@ -36,6 +36,10 @@ const RESULT_WAIT: Duration = Duration::from_millis(10);
 /// How long workers get to exit after `Stop` on a graceful shutdown.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// Sequence number of the message `close` and `terminate` put on the result queue to wake
+/// the handler at once (real dispatches start at 1).
+pub(crate) const WAKE_SEQ: u64 = 0;
+
 pub(crate) type Completion = Box<dyn FnOnce(Result<Vec<u8>, TaskError>) + Send>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,46 +180,48 @@ impl Inner {
 
     /// Hands pending tasks to workers with room.
     fn dispatch(&self, st: &mut State) {
-        if st.pending.is_empty() {
-            return;
-        }
         let maxtasks = self.config.maxtasks;
-        // Breadth first: every worker with room gets one task before any gets another, so
-        // that a burst of tasks spreads over the idle workers (Python's shared task queue)
-        // instead of filling the first worker's prefetch.
-        for depth in 1..=prefetch_for(st.avg_task_ns) {
-            for i in 0..st.workers.len() {
-                while let Some(w) = st.workers[i].as_mut() {
-                    if w.retiring || w.inflight.len() >= depth {
-                        break;
-                    }
-                    let Some(id) = st.pending.pop_front() else {
-                        return;
-                    };
-                    let Some(task) = st.tasks.get(&id) else {
-                        continue;
-                    };
-                    let seq = st.next_seq;
-                    let msg = ToWorker::Task {
-                        seq,
-                        entry: task.code.entry,
-                        func: task.code.func,
-                        payload: ByteBuf::from(task.payload.clone()),
-                    };
-                    if let Err(e) = w.tasks.put(msg) {
-                        log::error!("pool: cannot dispatch to worker {i}: {e}");
-                        st.pending.push_front(id);
-                        break;
-                    }
-                    st.next_seq += 1;
-                    w.inflight.push_back(seq);
-                    w.assigned += 1;
-                    if maxtasks != 0 && w.assigned >= maxtasks {
-                        w.retiring = true;
-                    }
-                    st.by_seq.insert(seq, id);
-                }
+        let depth = prefetch_for(st.avg_task_ns);
+        while !st.pending.is_empty() {
+            // The least loaded worker with room: a burst spreads over idle workers first
+            // (like Python's shared task queue) instead of filling one worker's prefetch.
+            let target = st
+                .workers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+                .filter(|(_, w)| !w.retiring && w.inflight.len() < depth)
+                .min_by_key(|(_, w)| w.inflight.len())
+                .map(|(i, _)| i);
+            let Some(i) = target else { return };
+            let Some(id) = st.pending.pop_front() else {
+                return;
+            };
+            let Some(task) = st.tasks.get(&id) else {
+                continue;
+            };
+            let seq = st.next_seq;
+            let msg = ToWorker::Task {
+                seq,
+                entry: task.code.entry,
+                func: task.code.func,
+                payload: ByteBuf::from(task.payload.clone()),
+            };
+            let Some(w) = st.workers[i].as_mut() else {
+                return;
+            };
+            if let Err(e) = w.tasks.put(msg) {
+                log::error!("pool: cannot dispatch to worker {i}: {e}");
+                st.pending.push_front(id);
+                return;
             }
+            st.next_seq += 1;
+            w.inflight.push_back(seq);
+            w.assigned += 1;
+            if maxtasks != 0 && w.assigned >= maxtasks {
+                w.retiring = true;
+            }
+            st.by_seq.insert(seq, id);
         }
     }
 
@@ -225,6 +231,9 @@ impl Inner {
         msg: FromWorker,
         done: &mut Vec<(Completion, Result<Vec<u8>, TaskError>)>,
     ) {
+        if msg.seq == WAKE_SEQ {
+            return; // close() or terminate() nudging the handler
+        }
         st.avg_task_ns = if st.avg_task_ns >= u64::MAX / 16 {
             msg.busy_ns
         } else {
@@ -443,6 +452,15 @@ impl Inner {
                     .wait_until(Instant::now() + Duration::from_secs(5));
             }
         }
+    }
+
+    /// Wakes the handler thread (after a change of phase), so it does not wait out its poll.
+    pub(crate) fn nudge(&self) {
+        let _ = self.results.put(FromWorker {
+            seq: WAKE_SEQ,
+            busy_ns: 0,
+            outcome: Err(TaskError::Terminated),
+        });
     }
 
     pub(crate) fn replacements(&self) -> u64 {
