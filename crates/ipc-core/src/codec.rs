@@ -175,6 +175,22 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
     }
 }
 
+/// Encodes `value` into `out` if it fits: `Ok(Some(len))` with the encoded length, or
+/// `Ok(None)` if `out` is too small (its contents are then unspecified).
+pub fn encode_into_slice<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut [u8],
+) -> Result<Option<usize>, EncodeError> {
+    match bincode::serde::encode_into_slice(value, out, CONFIG) {
+        Ok(n) => Ok(Some(n)),
+        Err(bincode::error::EncodeError::UnexpectedEnd) => {
+            let _ = crate::transfer::take_refusal();
+            Ok(None)
+        }
+        Err(e) => Err(map_encode_error(e)),
+    }
+}
+
 /// Decodes a whole value from `bytes`. Leftover bytes are an error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > MAX_MESSAGE_LEN {
@@ -252,6 +268,20 @@ mod tests {
             e.kind(),
             DecodeErrorKind::TooLarge | DecodeErrorKind::UnexpectedEnd
         ));
+    }
+
+    #[test]
+    fn encode_into_slice_reports_too_small() {
+        let mut big = [0u8; 64];
+        let n = encode_into_slice(&"hello".to_string(), &mut big)
+            .unwrap()
+            .unwrap();
+        assert_eq!(decode::<String>(&big[..n]).unwrap(), "hello");
+        let mut small = [0u8; 3];
+        assert_eq!(
+            encode_into_slice(&"hello".to_string(), &mut small).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -149,6 +149,7 @@
 
 pub mod code;
 pub mod codec;
+pub mod pipe;
 pub mod queue;
 mod region;
 pub mod sync;
@@ -156,6 +157,10 @@ mod sys;
 pub mod transfer;
 pub mod values;
 
+pub use pipe::{
+    Connection, Duplex, Pipe, RecvBytesIntoError, RecvError, RecvOnly, RecvTimeoutError, SendError,
+    SendOnly, TryRecvError,
+};
 pub use queue::{
     GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError,
 };

@@ -107,6 +107,45 @@ impl Region {
         }
     }
 
+    /// Lends `len` bytes of the region at `offset` to `f` as a shared slice.
+    ///
+    /// Callers guarantee, by their protocol, that no process writes these bytes while `f`
+    /// runs (a queue reader holds the reader lock and the bytes lie before the published
+    /// head).
+    ///
+    /// # Panics
+    /// If the range lies outside the region (an internal invariant of the callers).
+    pub(crate) fn with_slice<R>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len()));
+        // SAFETY: the range is inside the live mapping (asserted) for the duration of `&self`;
+        // by the caller's protocol no process writes it while the slice is borrowed, so a
+        // shared slice over it is sound; the slice does not escape `f`.
+        let s = unsafe { std::slice::from_raw_parts(self.ptr().add(offset), len) };
+        f(s)
+    }
+
+    /// Lends `len` bytes of the region at `offset` to `f` as a mutable slice.
+    ///
+    /// Callers guarantee, by their protocol, that no other process reads or writes these
+    /// bytes while `f` runs (a queue writer holds the writer lock and the bytes lie in free
+    /// space beyond the published head).
+    ///
+    /// # Panics
+    /// If the range lies outside the region (an internal invariant of the callers).
+    pub(crate) fn with_slice_mut<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len()));
+        // SAFETY: the range is inside the live mapping (asserted); by the caller's protocol
+        // nobody else accesses it while `f` runs and no other reference into it exists in
+        // this process, so a unique slice is sound; the slice does not escape `f`.
+        let s = unsafe { std::slice::from_raw_parts_mut(self.ptr().add(offset), len) };
+        f(s)
+    }
+
     /// Releases the physical pages of `[offset, offset + len)`; they read as zeros afterwards.
     pub(crate) fn punch_hole(&self, offset: usize, len: usize) -> io::Result<()> {
         shm::punch_hole(self.fd.as_fd(), offset as u64, len as u64)

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::errors::{GetError, PutError};
-use super::ring::{MAX_ITEMS, Ring, RingError};
+use super::ring::{MAX_ITEMS, PutWithError, Ring, RingError};
 use crate::codec;
 use crate::sync::deadline_after;
 
@@ -199,15 +199,20 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.is_closed() {
             return Err(PutError::Closed(item));
         }
-        with_scratch(|buf| {
-            if let Err(e) = codec::encode_into(&item, buf) {
-                return Err(PutError::Encode(e, item));
-            }
-            match self.ring.put(buf, lock_deadline, deadline) {
-                Ok(()) => Ok(()),
-                Err(RingError::Timeout) => Err(PutError::Full(item)),
-            }
-        })
+        let r = with_scratch(|buf| {
+            self.ring.put_with(
+                lock_deadline,
+                deadline,
+                buf,
+                |slice| codec::encode_into_slice(&item, slice),
+                |vec| codec::encode_into(&item, vec),
+            )
+        });
+        match r {
+            Ok(()) => Ok(()),
+            Err(PutWithError::Timeout) => Err(PutError::Full(item)),
+            Err(PutWithError::Encode(e)) => Err(PutError::Encode(e, item)),
+        }
     }
 
     /// Puts an item, waiting as long as the queue is full.
@@ -245,9 +250,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.is_closed() {
             return Err(GetError::Closed);
         }
-        with_scratch(|buf| match self.ring.get(buf, lock_deadline, deadline) {
-            Ok(()) => codec::decode(buf).map_err(GetError::Decode),
-            Err(RingError::Timeout) => Err(GetError::Empty),
+        with_scratch(|buf| {
+            match self
+                .ring
+                .get_with(buf, lock_deadline, deadline, codec::decode)
+            {
+                Ok(item) => item.map_err(GetError::Decode),
+                Err(RingError::Timeout) => Err(GetError::Empty),
+            }
         })
     }
 

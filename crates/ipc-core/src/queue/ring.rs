@@ -122,6 +122,24 @@ pub(crate) enum RingError {
     Timeout,
 }
 
+/// Why [`Ring::put_with`] did not complete.
+#[derive(Debug)]
+pub(crate) enum PutWithError<E> {
+    /// The deadline passed.
+    Timeout,
+    /// The encoder failed; nothing was published.
+    Encode(E),
+}
+
+/// How [`Ring::get_locked`] found the next message.
+enum Got {
+    /// Assembled in the caller's buffer; the tail has moved past it.
+    Assembled,
+    /// One contiguous chunk at ring position `at` with `len` payload bytes; the tail has not
+    /// moved yet (the caller reads it in place, then calls `consume_single`).
+    InPlace { at: u64, len: usize },
+}
+
 /// A handle to a shared byte ring.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Ring {
@@ -370,25 +388,79 @@ impl Ring {
         nh
     }
 
-    /// Appends one message. `lock_deadline` bounds the wait for other producers; `deadline`
-    /// bounds the wait for an item slot and for space;
-    /// a message that has started streaming and then times out is aborted (readers never
-    /// see it) and the call reports a timeout.
-    pub(crate) fn put(
+    /// Appends one message produced by an encoder, writing it straight into the ring when it
+    /// fits in the contiguous free space (one copy instead of two), else encoding it into
+    /// `scratch` and streaming it like [`put`](Ring::put).
+    ///
+    /// `direct` encodes into a slice and returns the length, or `None` if the slice is too
+    /// small; `fallback` encodes into a vector. An encoder error is returned as is, and
+    /// nothing is published.
+    pub(crate) fn put_with<E>(
         &self,
-        msg: &[u8],
         lock_deadline: Option<Instant>,
         deadline: Option<Instant>,
-    ) -> Result<(), RingError> {
+        scratch: &mut Vec<u8>,
+        direct: impl FnOnce(&mut [u8]) -> Result<Option<usize>, E>,
+        fallback: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), PutWithError<E>> {
         let me = proc::pid();
         match self.shm.write_lock.lock(me, lock_deadline) {
-            None => return Err(RingError::Timeout),
+            None => return Err(PutWithError::Timeout),
             Some(Acquired::OwnerDied) => self.abort_open_message(),
             Some(Acquired::Clean) => {}
         }
-        let r = self.put_locked(msg, deadline);
+        let r = self.put_with_locked(deadline, scratch, direct, fallback);
         let _ = self.shm.write_lock.unlock();
         r
+    }
+
+    fn put_with_locked<E>(
+        &self,
+        deadline: Option<Instant>,
+        scratch: &mut Vec<u8>,
+        direct: impl FnOnce(&mut [u8]) -> Result<Option<usize>, E>,
+        fallback: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), PutWithError<E>> {
+        let cap = self.cap();
+        let limit = self.item_limit();
+        let min_need = HDR + 8 + SLACK;
+        let h = self.shm.head.load(Ordering::Relaxed);
+        let ready = |h: u64| self.items_at(h) < limit && self.free_bytes(h) >= min_need;
+        if !ready(h)
+            && !Self::wait_on(
+                &self.shm.space_seq,
+                &self.shm.space_sleepers,
+                deadline,
+                || ready(h),
+                || {},
+            )
+        {
+            return Err(PutWithError::Timeout);
+        }
+        let h = self.maybe_wrap(h, min_need);
+        let off = (pos(h) as usize) & (cap - 1);
+        let avail = ((self.free_bytes(h) - HDR - SLACK) & !7).min(cap - off - HDR);
+        let base = self.data_offset() + off + HDR;
+        match self.shm.region().with_slice_mut(base, avail, direct) {
+            Ok(Some(n)) if pad8(n) <= avail => {
+                self.write_header(pos(h), n as u32, FIRST | LAST);
+                let end = (off + HDR + pad8(n)) as u64;
+                if end > self.shm.high_water.load(Ordering::Relaxed) {
+                    self.shm.high_water.store(end, Ordering::Relaxed);
+                }
+                let nh = pack(pos(h) + (HDR + pad8(n)) as u64, cnt(h) + 1);
+                self.shm.head.store(nh, Ordering::Release);
+                self.wake_readers();
+                Ok(())
+            }
+            Ok(_) => {
+                scratch.clear();
+                fallback(scratch).map_err(PutWithError::Encode)?;
+                self.put_locked(scratch, deadline)
+                    .map_err(|RingError::Timeout| PutWithError::Timeout)
+            }
+            Err(e) => Err(PutWithError::Encode(e)),
+        }
     }
 
     fn put_locked(&self, msg: &[u8], deadline: Option<Instant>) -> Result<(), RingError> {
@@ -474,15 +546,17 @@ impl Ring {
 
     // ----- reading -------------------------------------------------------------------------
 
-    /// Takes the next message into `out` (cleared first). `lock_deadline` bounds the wait for
-    /// other consumers; `deadline` bounds the wait for a
-    /// message to begin; once a message has begun, the rest is awaited while its writer lives.
-    pub(crate) fn get(
+    /// Takes the next message and hands its bytes to `f`: read in place when the message is
+    /// one contiguous chunk (no copy), else assembled in `out` first. `lock_deadline` bounds
+    /// the wait for other consumers; `deadline` bounds the wait for a message to begin; once a
+    /// message has begun, the rest is awaited while its writer lives.
+    pub(crate) fn get_with<R>(
         &self,
         out: &mut Vec<u8>,
         lock_deadline: Option<Instant>,
         deadline: Option<Instant>,
-    ) -> Result<(), RingError> {
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RingError> {
         let me = proc::pid();
         let mut discarding = match self.shm.read_lock.lock(me, lock_deadline) {
             None => return Err(RingError::Timeout),
@@ -495,7 +569,22 @@ impl Ring {
             }
             Some(Acquired::Clean) => false,
         };
-        let r = self.get_locked(out, deadline, &mut discarding);
+        let r = match self.get_locked(out, deadline, &mut discarding) {
+            Ok(Got::Assembled) => Ok(f(out)),
+            Ok(Got::InPlace { at, len }) => {
+                let off = (at as usize) & (self.cap() - 1);
+                let v = self
+                    .shm
+                    .region()
+                    .with_slice(self.data_offset() + off + HDR, len, f);
+                let t = self.shm.tail.load(Ordering::Relaxed);
+                let nt = pack(pos(t) + (HDR + pad8(len)) as u64, cnt(t) + 1);
+                self.shm.tail.store(nt, Ordering::Release);
+                self.wake_writers();
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        };
         let _ = self.shm.read_lock.unlock();
         r
     }
@@ -505,7 +594,7 @@ impl Ring {
         out: &mut Vec<u8>,
         deadline: Option<Instant>,
         discarding: &mut bool,
-    ) -> Result<(), RingError> {
+    ) -> Result<Got, RingError> {
         out.clear();
         let mut in_msg = false;
         let me = proc::pid();
@@ -572,6 +661,12 @@ impl Ring {
             }
             let first = flags & FIRST != 0;
             let last = flags & LAST != 0;
+            let off = (pos(t) as usize) & (cap - 1);
+            if first && last && off + HDR + len <= cap {
+                // The common case: a whole message in one contiguous chunk. Read in place.
+                *discarding = false;
+                return Ok(Got::InPlace { at: pos(t), len });
+            }
             if first {
                 out.clear();
                 *discarding = false;
@@ -592,7 +687,7 @@ impl Ring {
             self.wake_writers();
             if last {
                 if keep {
-                    return Ok(());
+                    return Ok(Got::Assembled);
                 }
                 // The tail of a message a dead consumer had begun: it is gone now.
                 *discarding = false;

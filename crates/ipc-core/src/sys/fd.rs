@@ -1,33 +1,20 @@
-//! File descriptors: creation with close-on-exec set atomically, readiness polling, whole-buffer
-//! reads and writes that retry on `EINTR`, and descriptor passing with `SCM_RIGHTS`.
+//! File descriptors: creation with close-on-exec set atomically, readiness polling, and
+//! whole-buffer reads and writes that retry on `EINTR`.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
-};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, sendmsg, socketpair};
 
 /// Creates a connected pair of stream sockets, both close-on-exec.
 pub(crate) fn socketpair_stream() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(socketpair(
         AddressFamily::Unix,
         SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?)
-}
-
-/// Creates a connected pair of sequenced-packet sockets, both close-on-exec.
-pub(crate) fn socketpair_seqpacket() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
         None,
         SockFlag::SOCK_CLOEXEC,
     )?)
@@ -53,18 +40,6 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
         FdFlag::empty()
     };
     fcntl(fd, FcntlArg::F_SETFD(flags))?;
-    Ok(())
-}
-
-/// Sets or clears `O_NONBLOCK` on `fd`.
-pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    let cur = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    let new = if on {
-        cur | OFlag::O_NONBLOCK
-    } else {
-        cur - OFlag::O_NONBLOCK
-    };
-    fcntl(fd, FcntlArg::F_SETFL(new))?;
     Ok(())
 }
 
@@ -181,101 +156,6 @@ pub(crate) fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize>
     }
 }
 
-/// Outcome of [`read_exact`].
-#[derive(Debug)]
-pub(crate) enum ReadExact {
-    /// The buffer was filled.
-    Full,
-    /// End of file before any byte was read.
-    Eof,
-    /// End of file after `n` bytes (a truncated message).
-    Truncated(usize),
-}
-
-/// Fills `buf` from `fd`, retrying on `EINTR` and short reads.
-pub(crate) fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<ReadExact> {
-    let mut got = 0;
-    while got < buf.len() {
-        match read_some(fd, &mut buf[got..])? {
-            0 if got == 0 => return Ok(ReadExact::Eof),
-            0 => return Ok(ReadExact::Truncated(got)),
-            n => got += n,
-        }
-    }
-    Ok(ReadExact::Full)
-}
-
-/// Sends `data` and the descriptors `fds` in one message over a Unix socket.
-pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let iov = [IoSlice::new(data)];
-    let cmsg = [ControlMessage::ScmRights(fds)];
-    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsg };
-    loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(n) if n == data.len() => return Ok(()),
-            Ok(_) => return Err(io::Error::other("short sendmsg on a packet socket")),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Receives one message and any descriptors sent with it (at most `max_fds`) from a Unix
-/// packet socket. The descriptors arrive close-on-exec. `Ok((0, []))` is end of file.
-pub(crate) fn recv_with_fds(
-    sock: BorrowedFd<'_>,
-    buf: &mut [u8],
-    max_fds: usize,
-) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut space = vec![0u8; nix::cmsg_space!(RawFd).len() * max_fds.max(1)];
-    loop {
-        let mut iov = [IoSliceMut::new(buf)];
-        let r = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        );
-        match r {
-            Ok(msg) => {
-                let mut fds = Vec::new();
-                let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-                for c in msg.cmsgs()? {
-                    if let ControlMessageOwned::ScmRights(list) = c {
-                        for raw in list {
-                            fds.push(owned_from_kernel(raw));
-                        }
-                    }
-                }
-                if truncated {
-                    return Err(io::Error::other("descriptor list truncated"));
-                }
-                return Ok((msg.bytes, fds));
-            }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Takes ownership of a descriptor the kernel just installed in this process.
-fn owned_from_kernel(raw: RawFd) -> OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: `raw` was installed by the kernel in this process by the `recvmsg` above (an
-    // SCM_RIGHTS message) and nothing else refers to it, so ownership is unique.
-    unsafe { OwnedFd::from_raw_fd(raw) }
-}
-
-/// Takes ownership of a descriptor number inherited from the parent process.
-///
-/// # Safety
-/// `raw` must be an open descriptor of this process that nothing else owns or will close.
-pub(crate) unsafe fn owned_from_inherited(raw: RawFd) -> OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: guaranteed by the caller: `raw` is open and uniquely owned from here on.
-    unsafe { OwnedFd::from_raw_fd(raw) }
-}
-
 /// Whether `fd` refers to a socket.
 pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> bool {
     nix::sys::stat::fstat(fd)
@@ -283,21 +163,8 @@ pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether descriptor number `raw` is open in this process.
-pub(crate) fn is_open(raw: RawFd) -> bool {
-    // SAFETY: F_GETFD only inspects the descriptor table; the borrowed fd does not outlive
-    // the call and is not closed through it.
-    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-    fcntl(fd, FcntlArg::F_GETFD).is_ok()
-}
-
 /// Shuts down the writing half of a socket.
 pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Write)?;
     Ok(())
-}
-
-/// Borrows the fd of anything that has one (helper for uniform signatures).
-pub(crate) fn borrow<F: AsFd>(f: &F) -> BorrowedFd<'_> {
-    f.as_fd()
 }

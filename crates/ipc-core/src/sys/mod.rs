@@ -12,8 +12,6 @@
 compile_error!("ipc-core needs Linux: futexes, memfd_create and pidfds are Linux facilities");
 
 pub(crate) mod code;
-// Pipes (a branch in progress) use most of `fd`; until they land parts of it are unused.
-#[allow(dead_code)]
 pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod proc;
