@@ -31,9 +31,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Every object here lives in memory shared between processes (a memfd mapped `MAP_SHARED`)
-//! or in a kernel object (a socket, a pipe), and is waited on with futexes that work across
-//! processes. The same code works between threads, between a parent and the children it
+//! Every object here lives in memory shared between processes (a memfd mapped `MAP_SHARED`,
+//! waited on with futexes that work across processes) or in a kernel object (a socket or a
+//! pipe). The same code works between threads, between a parent and the children it
 //! forks, and between processes started by procpool under any start method, where the
 //! objects are passed **as arguments**:
 //!
@@ -51,13 +51,13 @@
 //! | `Semaphore`, `BoundedSemaphore`            | [`Semaphore`], [`BoundedSemaphore`] |
 //! | `Event`, `Condition`, `Barrier`            | [`Event`], [`Condition`], [`Barrier`] |
 //! | `Queue`, `JoinableQueue`, `SimpleQueue`    | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (module [`queue`]) |
-//! | `Pipe`, `Connection`, `connection.wait`    | the `pipe` module (being merged) |
+//! | `Pipe`, `Connection`, `connection.wait`    | [`Pipe`], [`Connection`], [`pipe::wait`] (module [`pipe`]) |
 //! | `Value`, `Array`, `RawValue`, `RawArray`   | [`Value`], [`Array`], [`RawValue`], [`RawArray`] (module [`values`]) |
 //! | `shared_memory.SharedMemory`               | [`SharedMemory`] ([`values::shared_memory`]) |
 //! | *(none)*                                   | [`SharedAtomics`]: lock-free shared counters |
 //! | pickle                                     | [`codec`] (serde + bincode), [`transfer`] (descriptors), [`code`] (functions) |
 //!
-//! Modules: [`sync`] (the locks and their relatives), [`queue`], [`values`], [`codec`] (the
+//! Modules: [`sync`] (the locks and their relatives), [`queue`], [`pipe`], [`values`], [`codec`] (the
 //! one place that serialises), [`transfer`] (how objects backed by descriptors reach a
 //! child), [`code`] (how a function travels as an offset in the binary). The types users
 //! need are re-exported at the crate root.
@@ -107,6 +107,8 @@
 //! | `Queue::put*` | [`PutError`] (`Full(item)`, `Closed(item)`, `Encode`): the item comes back | `queue.Full` |
 //! | `Queue::get*` | [`GetError`] (`Empty`, `Closed`, `Decode`) | `queue.Empty` |
 //! | `JoinableQueue::task_done` | [`TaskDoneError`] | `ValueError` |
+//! | `Connection::send*` | [`SendError`] (`Disconnected`, `Encode`, `TooLong`, ...) | `BrokenPipeError`, ... |
+//! | `Connection::recv*` | [`RecvError`] (`Eof`, `Decode`, ...), [`TryRecvError`], [`RecvTimeoutError`] | `EOFError` |
 //! | `Condition::wait*`, `notify*` | [`ConditionWaitError`], [`ConditionNotifyError`] | `RuntimeError` |
 //! | `Barrier::wait*` | [`BarrierWaitError`] (`Broken`, `Timeout`) | `BrokenBarrierError` |
 //! | `Array::set`, `SharedMemory::write_at` | [`values::OutOfBounds`] | `IndexError` |
