@@ -7,7 +7,7 @@
 //! - `--seed N`: seeds the random generator (default: from the clock); the same seed gives
 //!   the same random choices.
 //! - `--method fork|spawn|forkserver`: the start method; [`Opts::parse`] makes it the
-//!   program's default with [`procpool::set_start_method`], so every process, queue and pool
+//!   program's default ([`procpool::set_start_method_force`]), so every process, queue and pool
 //!   the demo creates uses it.
 //! - `--help`: what the demo shows and its options.
 //!

@@ -167,6 +167,7 @@ pub use queue::{
     GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError,
 };
 pub use sync::*;
+pub use transfer::FdArg;
 pub use values::{Array, RawArray, RawValue, SharedMemory, Value};
 
 /// An owned byte buffer that encodes as one block of bytes (a `Vec<u8>` encodes byte by

@@ -407,3 +407,41 @@ fn pools_under_spawn_and_forkserver() {
         }
     })
 }
+
+/// (pid, start, end) of a task sleeping `ms`, in CLOCK_MONOTONIC nanoseconds.
+fn timed_sleep(ms: u64) -> (u32, u64, u64) {
+    let now = || {
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    };
+    let start = now();
+    std::thread::sleep(Duration::from_millis(ms));
+    (std::process::id(), start, now())
+}
+
+#[test]
+fn a_burst_spreads_over_idle_workers() {
+    watchdog(|| {
+        let pool = Pool::new(3).unwrap();
+        // Many tiny tasks first: the pool learns that tasks are short and deepens prefetch.
+        pool.map_chunked(square, 0..500, 1).unwrap();
+        let rs: Vec<_> = (0..3)
+            .map(|_| pool.apply_async(timed_sleep, 300).unwrap())
+            .collect();
+        let runs: Vec<(u32, u64, u64)> = rs.into_iter().map(|r| r.get().unwrap()).collect();
+        let mut pids: Vec<u32> = runs.iter().map(|r| r.0).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(
+            pids.len(),
+            3,
+            "three long tasks on three idle workers: {runs:?}"
+        );
+        let last_start = runs.iter().map(|r| r.1).max().unwrap();
+        let first_end = runs.iter().map(|r| r.2).min().unwrap();
+        assert!(
+            last_start < first_end,
+            "the three tasks overlapped: {runs:?}"
+        );
+    })
+}

@@ -24,7 +24,8 @@ ticket_booking [--no-lock] [--buyers N] [options]
 Scenario 13: ticket booking. A JSON file `db` holds {\"count\": 5}; 100 buyer processes search
 (no lock) and then buy under a Lock, with random network delays of 0-1 s. With the lock exactly
 5 tickets are sold and the file ends at 0 (checked; exit code 1 otherwise). The demo reports
-the final count and the number of tickets sold.
+the final count and the number of tickets sold. At the tutorial's timing the buyers queue for
+the lock for about a minute; --fast takes about 3 s.
   --no-lock    buy without the lock: tickets are oversold
   --buyers N   number of buyer processes (default 100)";
 

@@ -253,6 +253,27 @@ impl<D: Direction> Connection<D> {
         }
     }
 
+    /// Another copy of this end (a duplicated descriptor), for instance to hand the same
+    /// receiving end to several consumer processes (scenario 25). Frames stay whole only if
+    /// the copies take turns: share a [`Lock`](crate::Lock) around `recv` (as Python requires)
+    /// — within one process, share one `Connection` through an `Arc` instead, whose calls
+    /// already take turns. Every copy must be closed before the other side sees end of file.
+    ///
+    /// ```
+    /// let (a, b) = ipc_core::Pipe::duplex()?;
+    /// let b2 = b.try_clone()?;
+    /// a.send(&7u8)?;
+    /// assert_eq!(b2.recv::<u8>()?, 7);
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(Self::from_end(
+            self.end.fd().try_clone_to_owned()?,
+            self.end.is_socket(),
+        ))
+    }
+
     /// Closes this copy of the end (Python's `close()`; dropping does the same). The other
     /// side sees end of file once every copy is closed.
     pub fn close(self) {

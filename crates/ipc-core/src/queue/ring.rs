@@ -59,9 +59,6 @@ const LAST: u32 = 2;
 const SKIP: u32 = 4;
 const ABORT: u32 = 8;
 
-/// Spin rounds before sleeping on a futex.
-const SPIN: u32 = 200;
-
 #[inline]
 fn pos(w: u64) -> u64 {
     w & POS_MASK
@@ -270,7 +267,7 @@ impl Ring {
         mut ready: impl FnMut() -> bool,
         mut liveness: impl FnMut(),
     ) -> bool {
-        if spin_until(SPIN, &mut ready) {
+        if spin_until(&mut ready) {
             return true;
         }
         loop {

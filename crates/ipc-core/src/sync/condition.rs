@@ -36,8 +36,6 @@ use super::{Lock, RLock, ReleaseError, Timeout, WouldBlock, deadline_after, spin
 use crate::region::{Shm, ShmSafe};
 use crate::sys::{futex, proc};
 
-/// Spin rounds before sleeping.
-const SPIN: u32 = 50;
 const BITMAP_WORDS: usize = (Condition::MAX_WAITERS / 32) as usize;
 
 #[repr(C)]
@@ -133,7 +131,7 @@ impl CondState {
     /// Sleeps until ticket `t` is notified or `deadline` passes. Returns whether notified.
     fn sleep(&self, t: u32, deadline: Option<Instant>) -> bool {
         let notified = || passed(self.notified_upto.load(Ordering::Acquire), t);
-        if spin_until(SPIN, notified) {
+        if spin_until(notified) {
             return true;
         }
         loop {

@@ -22,8 +22,6 @@ use crate::region::{Shm, ShmSafe};
 use crate::sys::futex;
 
 const SET: u32 = 1;
-/// Spin rounds before sleeping.
-const SPIN: u32 = 100;
 
 #[repr(C)]
 #[derive(Debug)]
@@ -119,7 +117,7 @@ impl Event {
         // Any change of the word from a clear `start` means a `set` happened (a `clear` of a
         // clear word changes nothing).
         let changed = || self.shm.word.load(Ordering::Acquire) != start;
-        if spin_until(SPIN, changed) {
+        if spin_until(changed) {
             return true;
         }
         loop {

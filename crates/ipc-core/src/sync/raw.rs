@@ -22,8 +22,6 @@ const WAITERS: u32 = 1 << 31;
 const OWNER_MASK: u32 = !WAITERS;
 /// How long a waiter sleeps at most before checking that the owner is alive.
 pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(250);
-/// Spin rounds before sleeping.
-const SPIN: u32 = 100;
 
 /// How an acquisition went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +61,7 @@ impl RawLock {
 
     #[cold]
     fn lock_slow(&self, owner: u32, deadline: Option<Instant>) -> Option<Acquired> {
-        if spin_until(SPIN, || {
-            self.state.load(Ordering::Relaxed) == 0 && self.try_lock(owner)
-        }) {
+        if spin_until(|| self.state.load(Ordering::Relaxed) == 0 && self.try_lock(owner)) {
             return Some(Acquired::Clean);
         }
         loop {

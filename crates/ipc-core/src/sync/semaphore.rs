@@ -19,9 +19,6 @@ use super::{Timeout, WouldBlock, deadline_after, spin_until};
 use crate::region::{Shm, ShmSafe};
 use crate::sys::futex;
 
-/// Spin rounds before sleeping.
-const SPIN: u32 = 100;
-
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct SemState {
@@ -76,9 +73,7 @@ impl SemState {
 
     #[cold]
     fn take_slow(&self, deadline: Option<Instant>) -> bool {
-        if spin_until(SPIN, || {
-            self.count.load(Ordering::Relaxed) > 0 && self.try_take()
-        }) {
+        if spin_until(|| self.count.load(Ordering::Relaxed) > 0 && self.try_take()) {
             return true;
         }
         loop {
@@ -207,8 +202,9 @@ impl Semaphore {
         }
     }
 
-    /// Adds a permit (Python's `release()`), waking one waiter if any sleeps. Errors only if
-    /// the count would exceed [`Semaphore::MAX_VALUE`].
+    /// Adds a permit (Python's `release()`), waking one waiter if any sleeps. Errors if the
+    /// count would exceed [`Semaphore::MAX_VALUE`] — or, for a [`BoundedSemaphore`], its
+    /// bound (and then changes nothing).
     pub fn release(&self) -> Result<(), SemaphoreReleaseError> {
         self.shm.give(1)
     }
@@ -240,7 +236,7 @@ impl fmt::Debug for Semaphore {
 /// A semaphore that refuses to be released above its initial value: Python's
 /// `multiprocessing.BoundedSemaphore`.
 ///
-/// The same as [`Semaphore`], except that [`release`](BoundedSemaphore::release) fails with
+/// The same as [`Semaphore`], except that [`release`](Semaphore::release) fails with
 /// [`SemaphoreReleaseError::Overflow`] when the count would exceed the value it was created
 /// with (a release without a matching acquire, usually a bug). The check is atomic with the
 /// increment, so concurrent releases cannot overshoot together.
@@ -253,9 +249,12 @@ impl fmt::Debug for Semaphore {
 /// assert_eq!(sem.release(), Ok(()));
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// Every method of [`Semaphore`] is available through `Deref`; the bound lives in shared
+/// memory, so `release` through any handle respects it.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct BoundedSemaphore {
-    shm: Shm<SemState>,
+    inner: Semaphore,
 }
 
 impl BoundedSemaphore {
@@ -263,68 +262,23 @@ impl BoundedSemaphore {
     /// [`io::ErrorKind::InvalidInput`] if `value` exceeds [`Semaphore::MAX_VALUE`].
     pub fn new(value: u32) -> io::Result<BoundedSemaphore> {
         Ok(BoundedSemaphore {
-            shm: SemState::create("procpool-bounded-semaphore", value, value)?,
+            inner: Semaphore {
+                shm: SemState::create("procpool-bounded-semaphore", value, value)?,
+            },
         })
-    }
-
-    /// Blocks until a permit is available and takes it.
-    pub fn acquire(&self) -> SemaphoreGuard<'_> {
-        self.shm.take(None);
-        SemaphoreGuard { state: &self.shm }
-    }
-
-    /// Takes a permit if one is available.
-    pub fn try_acquire(&self) -> Result<SemaphoreGuard<'_>, WouldBlock> {
-        if self.shm.try_take() {
-            Ok(SemaphoreGuard { state: &self.shm })
-        } else {
-            Err(WouldBlock)
-        }
-    }
-
-    /// Waits at most `timeout` for a permit.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_>, Timeout> {
-        self.acquire_until(deadline_after(timeout))
-    }
-
-    /// Waits until `deadline` for a permit.
-    pub fn acquire_deadline(&self, deadline: Instant) -> Result<SemaphoreGuard<'_>, Timeout> {
-        self.acquire_until(Some(deadline))
-    }
-
-    fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphoreGuard<'_>, Timeout> {
-        if self.shm.take(deadline) {
-            Ok(SemaphoreGuard { state: &self.shm })
-        } else {
-            Err(Timeout)
-        }
-    }
-
-    /// Adds a permit, waking one waiter if any sleeps. Fails with
-    /// [`SemaphoreReleaseError::Overflow`] (and changes nothing) if the count would exceed the
-    /// initial value.
-    pub fn release(&self) -> Result<(), SemaphoreReleaseError> {
-        self.shm.give(1)
-    }
-
-    /// Adds `n` permits at once; all or none, within the bound.
-    pub fn release_n(&self, n: u32) -> Result<(), SemaphoreReleaseError> {
-        self.shm.give(n)
-    }
-
-    /// The number of available permits (a snapshot; Python's `get_value()`).
-    pub fn value(&self) -> u32 {
-        self.shm.value()
     }
 
     /// The bound: the value the semaphore was created with.
     pub fn bound(&self) -> u32 {
-        self.shm.max.load(Ordering::Relaxed)
+        self.inner.shm.max.load(Ordering::Relaxed)
     }
+}
 
-    /// Whether both handles refer to the same semaphore.
-    pub fn same_as(&self, other: &BoundedSemaphore) -> bool {
-        self.shm.same(&other.shm)
+impl std::ops::Deref for BoundedSemaphore {
+    type Target = Semaphore;
+
+    fn deref(&self) -> &Semaphore {
+        &self.inner
     }
 }
 

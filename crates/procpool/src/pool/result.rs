@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,13 @@ struct State<R> {
 pub(crate) struct Slot<R> {
     state: Mutex<State<R>>,
     cv: Condvar,
+    /// Mirrors `state.done`, so a waiter can spin briefly without taking the lock.
+    done: AtomicBool,
 }
+
+/// How long a waiter spins for the result before sleeping: a pool round trip can be a few
+/// microseconds, and a condvar wake-up on another core costs tens of them.
+const SPIN: Duration = Duration::from_micros(10);
 
 impl<R> Slot<R> {
     pub(crate) fn new() -> Arc<Slot<R>> {
@@ -32,6 +39,7 @@ impl<R> Slot<R> {
                 waker: None,
             }),
             cv: Condvar::new(),
+            done: AtomicBool::new(false),
         })
     }
 
@@ -44,6 +52,7 @@ impl<R> Slot<R> {
             }
             s.value = Some(outcome);
             s.done = true;
+            self.done.store(true, Ordering::Release);
             s.waker.take()
         };
         self.cv.notify_all();
@@ -53,6 +62,17 @@ impl<R> Slot<R> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        static MULTI_CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *MULTI_CPU
+            .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+        {
+            let start = Instant::now();
+            while !self.done.load(Ordering::Acquire) && start.elapsed() < SPIN {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
         let mut s = self.state.lock();
         while !s.done {
             match deadline {

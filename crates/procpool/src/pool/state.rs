@@ -18,8 +18,17 @@ use super::task::{Code, FromWorker, TaskError, ToWorker};
 use super::worker::{self, FINISHED, SLOT_WORDS, STARTED, STARTED_AT, WorkerArgs};
 use crate::Context;
 
-/// Tasks (chunks) dispatched to one worker ahead of its progress.
-const PREFETCH: usize = 2;
+/// How many tasks (chunks) one worker may hold, given the average task duration: deep queues
+/// keep workers busy with tiny tasks (no wake-up per task), shallow ones keep long tasks
+/// balanced between workers (a task queued behind a long one on a busy worker waits).
+fn prefetch_for(avg_task_ns: u64) -> usize {
+    match avg_task_ns {
+        0..=100_000 => 64,
+        100_001..=1_000_000 => 16,
+        1_000_001..=10_000_000 => 4,
+        _ => 2,
+    }
+}
 /// How often the handler checks on the workers when results keep flowing.
 const CHECK_EVERY: Duration = Duration::from_millis(20);
 /// How long the handler waits for a result before checking on the workers.
@@ -70,6 +79,8 @@ pub(crate) struct State {
     next_task: u64,
     next_seq: u64,
     replacements: u64,
+    /// Moving average of task durations (ns); starts pessimistic (long tasks).
+    avg_task_ns: u64,
 }
 
 pub(crate) struct Inner {
@@ -92,6 +103,7 @@ impl Inner {
                 next_task: 0,
                 next_seq: 1,
                 replacements: 0,
+                avg_task_ns: u64::MAX / 16,
             }),
             results: Queue::unbounded()?,
             progress,
@@ -168,36 +180,41 @@ impl Inner {
             return;
         }
         let maxtasks = self.config.maxtasks;
-        for i in 0..st.workers.len() {
-            while let Some(w) = st.workers[i].as_mut() {
-                if w.retiring || w.inflight.len() >= PREFETCH {
-                    break;
+        // Breadth first: every worker with room gets one task before any gets another, so
+        // that a burst of tasks spreads over the idle workers (Python's shared task queue)
+        // instead of filling the first worker's prefetch.
+        for depth in 1..=prefetch_for(st.avg_task_ns) {
+            for i in 0..st.workers.len() {
+                while let Some(w) = st.workers[i].as_mut() {
+                    if w.retiring || w.inflight.len() >= depth {
+                        break;
+                    }
+                    let Some(id) = st.pending.pop_front() else {
+                        return;
+                    };
+                    let Some(task) = st.tasks.get(&id) else {
+                        continue;
+                    };
+                    let seq = st.next_seq;
+                    let msg = ToWorker::Task {
+                        seq,
+                        entry: task.code.entry,
+                        func: task.code.func,
+                        payload: ByteBuf::from(task.payload.clone()),
+                    };
+                    if let Err(e) = w.tasks.put(msg) {
+                        log::error!("pool: cannot dispatch to worker {i}: {e}");
+                        st.pending.push_front(id);
+                        break;
+                    }
+                    st.next_seq += 1;
+                    w.inflight.push_back(seq);
+                    w.assigned += 1;
+                    if maxtasks != 0 && w.assigned >= maxtasks {
+                        w.retiring = true;
+                    }
+                    st.by_seq.insert(seq, id);
                 }
-                let Some(id) = st.pending.pop_front() else {
-                    return;
-                };
-                let Some(task) = st.tasks.get(&id) else {
-                    continue;
-                };
-                let seq = st.next_seq;
-                let msg = ToWorker::Task {
-                    seq,
-                    entry: task.code.entry,
-                    func: task.code.func,
-                    payload: ByteBuf::from(task.payload.clone()),
-                };
-                if let Err(e) = w.tasks.put(msg) {
-                    log::error!("pool: cannot dispatch to worker {i}: {e}");
-                    st.pending.push_front(id);
-                    break;
-                }
-                st.next_seq += 1;
-                w.inflight.push_back(seq);
-                w.assigned += 1;
-                if maxtasks != 0 && w.assigned >= maxtasks {
-                    w.retiring = true;
-                }
-                st.by_seq.insert(seq, id);
             }
         }
     }
@@ -208,6 +225,11 @@ impl Inner {
         msg: FromWorker,
         done: &mut Vec<(Completion, Result<Vec<u8>, TaskError>)>,
     ) {
+        st.avg_task_ns = if st.avg_task_ns >= u64::MAX / 16 {
+            msg.busy_ns
+        } else {
+            (st.avg_task_ns * 7 + msg.busy_ns) / 8
+        };
         let Some(id) = st.by_seq.remove(&msg.seq) else {
             return; // already failed (its worker was declared dead) or terminated
         };

@@ -121,6 +121,8 @@ pub(crate) enum ToWorker {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct FromWorker {
     pub(crate) seq: u64,
+    /// How long the task ran in the worker, in nanoseconds.
+    pub(crate) busy_ns: u64,
     /// Encoded `Vec<R>`, or why not.
     pub(crate) outcome: Result<ByteBuf, TaskError>,
 }

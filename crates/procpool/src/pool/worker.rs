@@ -59,10 +59,16 @@ pub(crate) fn worker_main(args: WorkerArgs) -> Result<(), String> {
                 func,
                 payload,
             } => {
-                word(STARTED_AT).store(monotonic_ns(), Ordering::Relaxed);
+                let started = monotonic_ns();
+                word(STARTED_AT).store(started, Ordering::Relaxed);
                 word(STARTED).store(seq, Ordering::Release);
                 let outcome = task::run_entry(entry, func, payload.into_vec()).map(ByteBuf::from);
-                let msg = FromWorker { seq, outcome };
+                let busy_ns = monotonic_ns().saturating_sub(started);
+                let msg = FromWorker {
+                    seq,
+                    busy_ns,
+                    outcome,
+                };
                 if let Err(e) = args.results.put(msg) {
                     return Err(format!("pool worker cannot send a result: {e}"));
                 }

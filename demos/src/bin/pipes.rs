@@ -21,7 +21,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use demos::{DemoResult, Opts, check, say};
@@ -29,7 +28,7 @@ use procpool::{
     Connection, Lock, Pipe, Process, Queue, RecvOnly, RecvTimeoutError, SendOnly, StartMethod,
     current_process,
 };
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 const USAGE: &str = "\
 pipes [duplex|messages|eof|shared] [options]
@@ -236,29 +235,6 @@ fn part_eof(opts: &Opts) -> DemoResult {
 // ---------------------------------------------------------------------------------------------
 // 25: two consumers on one pipe
 
-/// One receiving end used by several processes. `Connection` is not `Clone`; this handle
-/// shares it in this process (an `Arc`) and serialises as the connection itself, so each child
-/// that gets it as an argument holds its own copy of the descriptor, under every start method.
-struct SharedEnd(Arc<Connection<RecvOnly>>);
-
-impl Clone for SharedEnd {
-    fn clone(&self) -> Self {
-        SharedEnd(Arc::clone(&self.0))
-    }
-}
-
-impl Serialize for SharedEnd {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.as_ref().serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for SharedEnd {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Connection::deserialize(d).map(|c| SharedEnd(Arc::new(c)))
-    }
-}
-
 fn produce((tx, consumers): (Connection<SendOnly>, u32)) -> TargetResult {
     for i in 0..10u32 {
         tx.send(&Some(i))?;
@@ -269,13 +245,15 @@ fn produce((tx, consumers): (Connection<SendOnly>, u32)) -> TargetResult {
     Ok(())
 }
 
-fn consume_shared((rx, lock, got, pause): (SharedEnd, Lock, Queue<u32>, Duration)) -> TargetResult {
+fn consume_shared(
+    (rx, lock, got, pause): (Connection<RecvOnly>, Lock, Queue<u32>, Duration),
+) -> TargetResult {
     let me = current_process().name().to_owned();
     loop {
         // Take turns: two processes must not read parts of each other's messages.
         let msg = {
             let _turn = lock.acquire();
-            rx.0.recv::<Option<u32>>()?
+            rx.recv::<Option<u32>>()?
         };
         match msg {
             Some(v) => {
@@ -293,14 +271,13 @@ fn consume_shared((rx, lock, got, pause): (SharedEnd, Lock, Queue<u32>, Duration
 
 fn part_shared(opts: &Opts) -> DemoResult {
     let (rx, tx) = Pipe::one_way()?;
-    let rx = SharedEnd(Arc::new(rx));
     let lock = Lock::new()?;
     let got = Queue::<u32>::unbounded()?;
     let mut consumers = Vec::new();
     for i in 1..=2 {
         let mut c = Process::new(
             consume_shared,
-            (rx.clone(), lock.clone(), got.clone(), opts.dur(0.1)),
+            (rx.try_clone()?, lock.clone(), got.clone(), opts.dur(0.1)),
         )
         .with_name(format!("consumer-{i}"));
         c.start()?;

@@ -1,0 +1,54 @@
+//! Rough pool throughput probe (the benchmark harness in `benches/` is the real measurement).
+use std::time::Instant;
+
+fn triv(x: u64) -> u64 {
+    x + 1
+}
+
+fn main() {
+    let pool = procpool::Pool::new(2).unwrap();
+    pool.map(triv, 0..1000).unwrap();
+    if std::env::args().any(|a| a == "--serial") {
+        let t = Instant::now();
+        for i in 0..5000 {
+            pool.apply(triv, i).unwrap();
+        }
+        println!(
+            "apply serial: {:.1} us/roundtrip",
+            t.elapsed().as_secs_f64() * 1e6 / 5000.0
+        );
+        return;
+    }
+    for chunk in [None, Some(1)] {
+        let n = 100_000u64;
+        let t = Instant::now();
+        let r = match chunk {
+            None => pool.map(triv, 0..n).unwrap(),
+            Some(c) => pool.map_chunked(triv, 0..n, c).unwrap(),
+        };
+        assert_eq!(r.len() as u64, n);
+        println!(
+            "map chunk {chunk:?}: {:.0} tasks/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    let rs: Vec<_> = (0..10_000)
+        .map(|i| pool.apply_async(triv, i).unwrap())
+        .collect();
+    for r in rs {
+        r.get().unwrap();
+    }
+    println!(
+        "apply_async pipelined: {:.0} tasks/s",
+        10_000.0 / t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    for i in 0..2000 {
+        pool.apply(triv, i).unwrap();
+    }
+    println!(
+        "apply serial: {:.1} us/roundtrip",
+        t.elapsed().as_secs_f64() * 1e6 / 2000.0
+    );
+}
