@@ -153,7 +153,27 @@ impl std::error::Error for PoolError {
     }
 }
 
-/// Configures a [`Pool`].
+/// Configures a [`Pool`]: Python's `Pool(processes, initializer, initargs,
+/// maxtasksperchild, context)`, plus a task time limit.
+///
+/// ```
+/// use std::sync::OnceLock;
+/// use procpool::{Pool, StartMethod, get_context};
+///
+/// static GREETING: OnceLock<String> = OnceLock::new();
+///
+/// fn init(greeting: String) { GREETING.set(greeting).unwrap(); } // once per worker
+/// fn greet(name: String) -> String { format!("{} {name}", GREETING.get().unwrap()) }
+///
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .initializer(init, "hello".to_string())
+///     .maxtasksperchild(100)
+///     .context(get_context(StartMethod::ForkServer))
+///     .build()?;
+/// assert_eq!(pool.apply(greet, "world".to_string())?, "hello world");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PoolBuilder {
     processes: Option<usize>,
     maxtasks: u64,

@@ -10,6 +10,22 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Why a task produced no value.
+///
+/// ```
+/// use procpool::{Pool, TaskError};
+///
+/// fn crash(_: ()) -> u32 { std::process::abort() } // as if the OOM killer struck
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(crash, ()) {
+///     Err(procpool::ApplyError::Task(TaskError::WorkerLost { signal, .. })) => {
+///         assert_eq!(signal, Some(6)); // SIGABRT
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(pool.replacements(), 1); // a new worker took its place
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum TaskError {
