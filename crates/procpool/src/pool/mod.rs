@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ipc_core::ByteBuf;
 use ipc_core::code::CodeRef;
 use ipc_core::codec::{self, EncodeError};
 use parking_lot::Mutex;
@@ -42,7 +41,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use result::Slot;
-use state::{Completion, Config, Inner, Phase};
+use state::{Completion, Config, InitSpec, Inner, Phase};
 use task::Code;
 
 use crate::Context;
@@ -177,7 +176,7 @@ impl std::error::Error for PoolError {
 pub struct PoolBuilder {
     processes: Option<usize>,
     maxtasks: u64,
-    init: Option<Result<(i64, i64, ByteBuf), EncodeError>>,
+    init: Option<Result<InitSpec, EncodeError>>,
     context: Option<Context>,
     time_limit: Option<Duration>,
 }
@@ -201,14 +200,22 @@ impl PoolBuilder {
     }
 
     /// Runs `f(args)` once in each worker when it starts (Python's `initializer`,
-    /// `initargs`).
+    /// `initargs`). The arguments may hold process-shared objects — a [`Lock`](crate::Lock),
+    /// a [`Queue`](crate::Queue), a [`Value`](crate::Value)... — which reach every worker
+    /// (Python's `Pool(initializer=init, initargs=(lock,))` pattern); keep them in a
+    /// `static` (e.g. a `OnceLock`) for the tasks to use.
     pub fn initializer<A>(mut self, f: fn(A), args: A) -> Self
     where
         A: Serialize + DeserializeOwned + 'static,
     {
-        let code = Code::of::<A, ()>(f);
-        self.init =
-            Some(codec::encode(&vec![args]).map(|b| (code.entry, code.func, ByteBuf::from(b))));
+        let code = Code::init_of::<A>(f);
+        self.init = Some(
+            ipc_core::transfer::encode_with_fds(&args).map(|e| InitSpec {
+                code,
+                payload: e.bytes,
+                fds: e.fds,
+            }),
+        );
         self
     }
 

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 use super::launch::{self, ExitInfo, WorkerProcess};
 use super::task::{Code, FromWorker, TaskError, ToWorker};
-use super::worker::{self, FINISHED, SLOT_WORDS, STARTED, STARTED_AT, WorkerArgs};
+use super::worker::{self, FINISHED, InitArgs, SLOT_WORDS, STARTED, STARTED_AT, WorkerArgs};
 use crate::Context;
 
 /// How many tasks (chunks) one worker may hold, given the average task duration: deep queues
@@ -65,10 +65,34 @@ struct Worker {
     killed_for_time: Option<u64>,
 }
 
+/// The initializer as the parent keeps it: encoded once, its descriptors duplicated for each
+/// worker started.
+pub(crate) struct InitSpec {
+    pub(crate) code: Code,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) fds: Vec<std::os::fd::OwnedFd>,
+}
+
+impl InitSpec {
+    fn for_worker(&self) -> std::io::Result<InitArgs> {
+        use std::os::fd::AsFd;
+        Ok(InitArgs {
+            entry: self.code.entry,
+            func: self.code.func,
+            payload: ByteBuf::from(self.payload.clone()),
+            fds: self
+                .fds
+                .iter()
+                .map(|f| ipc_core::FdArg::new(f.as_fd()))
+                .collect::<std::io::Result<_>>()?,
+        })
+    }
+}
+
 pub(crate) struct Config {
     pub(crate) processes: usize,
     pub(crate) maxtasks: u64,
-    pub(crate) init: Option<(i64, i64, ByteBuf)>,
+    pub(crate) init: Option<InitSpec>,
     pub(crate) context: Context,
     pub(crate) time_limit: Option<Duration>,
 }
@@ -133,7 +157,12 @@ impl Inner {
             tasks: tasks.clone(),
             results: self.results.clone(),
             progress: self.progress.clone(),
-            init: self.config.init.clone(),
+            init: self
+                .config
+                .init
+                .as_ref()
+                .map(InitSpec::for_worker)
+                .transpose()?,
             maxtasks: self.config.maxtasks,
         };
         let process = launch::start_worker(&self.config.context, args, worker::worker_main)?;

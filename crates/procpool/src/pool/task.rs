@@ -99,6 +99,10 @@ impl std::error::Error for TaskError {}
 /// each, and encodes the results.
 pub(crate) type Entry = fn(i64, Vec<u8>) -> Result<Vec<u8>, TaskError>;
 
+/// The worker-side entry for an initializer: decodes its arguments (which may hold queues,
+/// locks and other process-shared objects, delivered as descriptors) and runs it.
+pub(crate) type InitEntry = fn(i64, Vec<u8>, Vec<std::os::fd::OwnedFd>) -> Result<(), TaskError>;
+
 /// A message from the pool to one worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
@@ -142,6 +146,17 @@ impl Code {
     {
         Code {
             entry: CodeRef::new(run_chunk::<A, R> as Entry).to_raw(),
+            func: CodeRef::new(f).to_raw(),
+        }
+    }
+
+    /// The initializer `f`, whose arguments travel with their descriptors.
+    pub(crate) fn init_of<A>(f: fn(A)) -> Code
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        Code {
+            entry: CodeRef::new(run_init::<A> as InitEntry).to_raw(),
             func: CodeRef::new(f).to_raw(),
         }
     }
@@ -230,6 +245,29 @@ where
         }
     }
     codec::encode(&out).map_err(|e| TaskError::BadResult(e.to_string()))
+}
+
+/// Runs an initializer `f` (a raw code reference) on its arguments, encoded by
+/// `encode_with_fds` in the pool's parent with the descriptor table `fds`.
+fn run_init<A>(func: i64, payload: Vec<u8>, fds: Vec<std::os::fd::OwnedFd>) -> Result<(), TaskError>
+where
+    A: Serialize + DeserializeOwned + 'static,
+{
+    let f: fn(A) = crate::sys::trusted_code(func);
+    let args: A = crate::sys::decode_trusted(&payload, fds)
+        .map_err(|e| TaskError::BadArguments(e.to_string()))?;
+    catch_unwind(AssertUnwindSafe(|| f(args))).map_err(|_| take_panic())
+}
+
+/// Runs an initializer entry received from the parent.
+pub(crate) fn run_init_entry(
+    entry: i64,
+    func: i64,
+    payload: Vec<u8>,
+    fds: Vec<std::os::fd::OwnedFd>,
+) -> Result<(), TaskError> {
+    let e: InitEntry = crate::sys::trusted_code(entry);
+    e(func, payload, fds)
 }
 
 /// Runs an entry received from the parent.
