@@ -173,3 +173,7 @@ pub use values::{Array, RawArray, RawValue, SharedMemory, Value};
 /// An owned byte buffer that encodes as one block of bytes (a `Vec<u8>` encodes byte by
 /// byte through serde): use it for binary payloads in queues, pipes and pool tasks.
 pub use serde_bytes::ByteBuf;
+
+/// A borrowed byte slice that encodes like a [`ByteBuf`]: use it in borrowing mirrors of
+/// message types (see [`Queue::put_as`]).
+pub use serde_bytes::Bytes;

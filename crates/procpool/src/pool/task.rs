@@ -121,6 +121,19 @@ pub(crate) enum ToWorker {
     Stop,
 }
 
+/// [`ToWorker`] as the parent encodes it, borrowing the task's payload instead of copying it
+/// (same variants, same fields, so the same encoding).
+#[derive(Debug, Serialize)]
+pub(crate) enum ToWorkerRef<'a> {
+    /// [`ToWorker::Task`].
+    Task {
+        seq: u64,
+        entry: i64,
+        func: i64,
+        payload: &'a ipc_core::Bytes,
+    },
+}
+
 /// A message from a worker to the pool.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct FromWorker {
