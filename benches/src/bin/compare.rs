@@ -16,6 +16,10 @@
 //!  "ratio_vs_python", "cost_vs_limit", "target", "met", "errors"?, "reference"?}
 //! ```
 //!
+//! `load_1m` is the machine's 1-minute load average when the row was finished (the machine is
+//! shared: a high load explains a wide spread). The load average at the start and at the end
+//! of the run is printed under the table.
+//!
 //! `procpool`, `python` and `limit` are medians, `null` where an implementation does not apply
 //! (or failed: `errors` says why). `ratio_vs_python` is oriented so that >1 means procpool is
 //! better; `cost_vs_limit` is procpool's cost in units of the limit's (1 = at the limit, 1.5 =
@@ -150,6 +154,8 @@ impl Column {
 struct Row {
     case: Case,
     columns: [Column; 3],
+    /// The 1-minute load average when the row was finished.
+    load_1m: Option<f64>,
 }
 
 impl Row {
@@ -241,6 +247,7 @@ fn measure(case: Case, args: &Args, python: Option<&Python>) -> Row {
     let mut row = Row {
         case,
         columns: Default::default(),
+        load_1m: None,
     };
     for rep in 0..args.reps {
         for k in 0..SIDES.len() {
@@ -260,7 +267,21 @@ fn measure(case: Case, args: &Args, python: Option<&Python>) -> Row {
             }
         }
     }
+    row.load_1m = load_average().map(|l| l[0]);
     row
+}
+
+/// The 1-, 5- and 15-minute load averages (`/proc/loadavg`).
+fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+fn fmt_load(load: Option<[f64; 3]>) -> String {
+    load.map_or("unknown".into(), |[a, b, c]| {
+        format!("{a:.2} {b:.2} {c:.2}")
+    })
 }
 
 /// Formats a value with about 3 significant digits and an SI suffix for large ones.
@@ -380,6 +401,7 @@ struct Record {
     cost_vs_limit: Option<f64>,
     target: String,
     met: Option<bool>,
+    load_1m: Option<f64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     errors: BTreeMap<&'static str, String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -410,6 +432,7 @@ impl Record {
             cost_vs_limit: row.cost_vs_limit(),
             target: row.target(),
             met: row.met(),
+            load_1m: row.load_1m,
             errors,
             reference: w.reference,
         }
@@ -452,6 +475,7 @@ fn main() -> ExitCode {
     }
 
     let started = Instant::now();
+    let load_at_start = load_average();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/mp_bench.py");
     let python = if args.python {
         match Python::find(&script) {
@@ -481,11 +505,13 @@ fn main() -> ExitCode {
     }
 
     eprintln!(
-        "compare: {} rows x {} reps, {} run; python: {}",
+        "compare: {} rows x {} reps, {} run; python: {}; load average {} on {} CPUs",
         cases.len(),
         args.reps,
         if args.quick { "quick" } else { "full" },
         python.as_ref().map_or("none", Python::version),
+        fmt_load(load_at_start),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     let mut rows = Vec::new();
     for case in cases {
@@ -496,9 +522,10 @@ fn main() -> ExitCode {
             .map(|&s| format!("{} {}", s.name(), fmt_cell(row.summary(s).as_ref())))
             .collect();
         eprintln!(
-            "  {case:<34} {}  ({:.1} s)",
+            "  {case:<34} {}  ({:.1} s, load {})",
             cells.join("  "),
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            row.load_1m.map_or("?".into(), |l| format!("{l:.2}")),
         );
         rows.push(row);
     }
@@ -522,6 +549,12 @@ fn main() -> ExitCode {
             "{} multiprocessing, fork context (start_join_* use their own method)",
             p.version()
         ))
+    );
+    println!(
+        "Load average (1, 5, 15 min) on {} CPUs: {} at the start, {} at the end.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        fmt_load(load_at_start),
+        fmt_load(load_average()),
     );
     if rows.iter().all(|r| r.columns[2].not_applicable) {
         println!("procpool: not wired in yet (benches/src/procpool_side.rs returns None).");
@@ -576,6 +609,7 @@ mod tests {
         let row = Row {
             case,
             columns: [col(8.0), col(40.0), col(10.0)],
+            load_1m: None,
         };
         assert_eq!(row.ratio_vs_python(), Some(4.0));
         assert_eq!(row.cost_vs_limit(), Some(1.25));

@@ -21,7 +21,7 @@ mod sealed {
 }
 
 /// Function pointer types that can travel as a [`CodeRef`]: `fn() -> R`, `fn(A) -> R` and
-/// `fn(A, B) -> R`. Function items and non-capturing closures coerce to them.
+/// `fn(A, B) -> R` and `fn(A, B, C) -> R`. Function items and non-capturing closures coerce to them.
 pub trait FnPtr: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The address of the function.
     fn addr(self) -> usize;
@@ -41,6 +41,13 @@ impl<A: 'static, R: 'static> FnPtr for fn(A) -> R {
 }
 impl<A: 'static, B: 'static, R: 'static> sealed::Sealed for fn(A, B) -> R {}
 impl<A: 'static, B: 'static, R: 'static> FnPtr for fn(A, B) -> R {
+    fn addr(self) -> usize {
+        self as usize
+    }
+}
+
+impl<A: 'static, B: 'static, C: 'static, R: 'static> sealed::Sealed for fn(A, B, C) -> R {}
+impl<A: 'static, B: 'static, C: 'static, R: 'static> FnPtr for fn(A, B, C) -> R {
     fn addr(self) -> usize {
         self as usize
     }

@@ -153,6 +153,18 @@ fn map_decode_error(e: bincode::error::DecodeError) -> DecodeError {
 }
 
 /// Encodes `value` into a new byte vector.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use ipc_core::codec;
+///
+/// let value = BTreeMap::from([("spam".to_string(), vec![1u32, 2, 3])]);
+/// let bytes = codec::encode(&value)?;
+/// let back: BTreeMap<String, Vec<u32>> = codec::decode(&bytes)?;
+/// assert_eq!(back, value);
+/// assert!(codec::decode::<BTreeMap<String, Vec<u32>>>(&bytes[..3]).is_err()); // truncated
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     encode_into(value, &mut out)?;

@@ -8,6 +8,15 @@ fn triv(x: u64) -> u64 {
 fn main() {
     let pool = procpool::Pool::new(2).unwrap();
     pool.map(triv, 0..1000).unwrap();
+    if std::env::args().any(|a| a == "--chunk1") {
+        let t = Instant::now();
+        pool.map_chunked(triv, 0..200_000u64, 1).unwrap();
+        println!(
+            "map chunk 1: {:.0} tasks/s",
+            200_000.0 / t.elapsed().as_secs_f64()
+        );
+        return;
+    }
     if std::env::args().any(|a| a == "--serial") {
         let t = Instant::now();
         for i in 0..5000 {

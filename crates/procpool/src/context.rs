@@ -23,6 +23,29 @@ use crate::target::{Exit, Run};
 /// * [`ForkServer`](StartMethod::ForkServer) — a small single-threaded server process, started
 ///   by spawn on first use, forks each child on request. Thread-safe and nearly as fast as
 ///   fork.
+///
+/// ```
+/// use procpool::{StartMethod, current_process, get_context};
+///
+/// fn report(_: ()) -> procpool::ExitCode {
+///     // A child knows how it was started.
+///     let code = match current_process().start_method() {
+///         Some(StartMethod::Fork) => 1,
+///         Some(StartMethod::Spawn) => 2,
+///         Some(StartMethod::ForkServer) => 3,
+///         None => 0,
+///     };
+///     procpool::ExitCode(code)
+/// }
+///
+/// for (method, code) in StartMethod::ALL.into_iter().zip(1..) {
+///     assert_eq!(method.as_str().parse::<StartMethod>(), Ok(method)); // "fork", ...
+///     let mut p = get_context(method).process(report, ());
+///     p.start()?;
+///     assert_eq!(p.join()?, code);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StartMethod {
     /// `fork(2)` the current process.
@@ -70,7 +93,7 @@ impl StartMethod {
 
 impl fmt::Display for StartMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str()) // honours width and alignment: {:>10}
     }
 }
 

@@ -77,6 +77,20 @@ impl std::error::Error for JoinTimeoutError {
 
 /// [`start`](crate::Process::start) failed; the process was not started (and may be started
 /// again if the cause was transient).
+///
+/// ```
+/// use procpool::{Process, StartError, StartMethod};
+///
+/// let mut p = Process::from_fn(|| ()).with_start_method(StartMethod::Spawn);
+/// assert!(matches!(p.start(), Err(StartError::ForkOnly))); // a closure cannot be sent
+///
+/// fn noop(_: ()) {}
+/// let mut p = Process::new(noop, ());
+/// p.start()?;
+/// assert!(matches!(p.start(), Err(StartError::AlreadyStarted)));
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError {

@@ -225,6 +225,21 @@ pub fn current_process() -> CurrentProcess {
 ///
 /// Under the fork server method this is the logical parent (the process that asked for the
 /// child), not the server that forked it.
+///
+/// ```
+/// use procpool::{Process, parent_process};
+///
+/// fn check_parent(expected: u32) -> procpool::ExitCode {
+///     let parent = parent_process().expect("a child has a parent");
+///     assert_eq!(parent.name(), "MainProcess");
+///     procpool::ExitCode(i32::from(parent.pid() == expected && parent.is_alive()))
+/// }
+///
+/// let mut p = Process::new(check_parent, std::process::id());
+/// p.start()?;
+/// assert_eq!(p.join()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParentProcess {
     pid: u32,

@@ -66,6 +66,14 @@
 //! * a large parent (hundreds of MiB touched): `fork` copies page tables (about 41 µs per
 //!   MiB here), so **ForkServer** is faster per child.
 //!
+//! procpool's own objects are safe across `fork` whatever the threads do: queues, locks and
+//! values live in shared memory and record their holder by process (or thread) id, so a
+//! [`Lock`] that a parent thread holds at the moment another thread forks stays the
+//! parent's, and the parent releases it as usual. The hazard is everything else in the
+//! process: `std::sync::Mutex`es, a logger's lock, an async runtime's state. None of this
+//! concerns **Spawn** and **ForkServer**, whose children do not copy the parent's threads'
+//! state at all. [`Process::from_fn`] closures exist only under Fork, for the same reason.
+//!
 //! # Passing objects to children
 //!
 //! Queues, pipes, locks, events, semaphores and shared values are passed to a child **as
@@ -90,6 +98,66 @@
 //! under spawn, sent with `SCM_RIGHTS` to the fork server. Module-level globals are *not*
 //! shared (a child works on its own copy, or under spawn on a fresh one): that was the
 //! tutorials' bug under spawn, and the reason procpool passes primitives explicitly.
+//!
+//! # Pools
+//!
+//! A [`Pool`] keeps worker processes and runs tasks on them: `map`, `starmap`, `imap`,
+//! `apply`, `apply_async` (with callbacks), as in Python. A task is a function of one
+//! argument (a tuple for several) whose argument and result serde can serialise:
+//!
+//! ```
+//! use procpool::{Pool, TaskError};
+//!
+//! fn square(x: u64) -> u64 { x * x }
+//! fn check(x: i32) -> i32 { assert!(x >= 0, "negative input {x}"); x }
+//!
+//! let pool = Pool::new(3)?;
+//! assert_eq!(pool.map(square, 1..=4)?, [1, 4, 9, 16]);
+//! let pending = pool.apply_async(square, 12)?; // returns at once
+//! assert_eq!(pending.get()?, 144);
+//! // A panic in a task is an error value; the worker survives.
+//! let err = pool.apply_async(check, -1)?.get().unwrap_err();
+//! assert!(matches!(err, TaskError::Panicked { .. }));
+//! pool.close();
+//! pool.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A worker that dies in the middle of a task (killed, out of memory) fails exactly that task
+//! with [`TaskError::WorkerLost`] and is replaced; Python's pool hangs for ever there.
+//!
+//! # Blocking calls and timeouts
+//!
+//! Every call that waits comes in up to four forms, as in crossbeam-channel: `op()` waits as
+//! long as it takes, `try_op()` does not wait, `op_timeout(Duration)` waits at most that
+//! long, and `op_deadline(Instant)` waits until then (a timeout too large to represent means
+//! "for ever"). So Python's `q.get(timeout=1)` is `q.get_timeout(Duration::from_secs(1))`,
+//! `q.get(block=False)` is `q.try_get()` (or `get_nowait()`), `p.join(5)` is
+//! `p.join_timeout(...)`, `r.get(timeout)` is [`AsyncResult::get_timeout`]. A timed-out wait
+//! never kills or cancels anything: [`Process::join_timeout`] leaves the child running, and
+//! [`AsyncResult::get_timeout`] gives the handle back.
+//!
+//! # Errors
+//!
+//! Python raises exceptions; procpool returns a small error type made for each operation,
+//! never a string, and never panics on bad input or a misbehaving child:
+//!
+//! | operation | error | Python |
+//! |---|---|---|
+//! | [`Process::start`] | [`StartError`] (`AlreadyStarted`, `DaemonicParent`, `ForkOnly`, `Os`, ...) | `AssertionError`, `OSError` |
+//! | [`Process::join`], `terminate`, `close`, ... | [`ProcessError`] | `ValueError`, `AssertionError` |
+//! | [`Process::join_timeout`] | [`JoinTimeoutError`] (`Timeout`: the child is still running) | `join(t)` returns, `exitcode` is `None` |
+//! | [`Pool::new`], [`Pool::join`] | [`PoolError`] | `ValueError` |
+//! | [`Pool::apply_async`], `map_async`, ... | [`SubmitError`] (`NotRunning`, ...) | `ValueError: Pool not running` |
+//! | [`Pool::apply`], [`Pool::map`], ... | [`ApplyError`]: `Submit` or `Task` | the task's exception |
+//! | [`AsyncResult::get`] | [`TaskError`] (`Panicked`, `WorkerLost`, `TimeLimit`, `Terminated`, ...) | the task's exception (or a hang) |
+//! | [`AsyncResult::get_timeout`] | [`GetTimeoutError`] (`Timeout(handle)` or `Failed`) | `TimeoutError` |
+//! | [`set_start_method`] | [`AlreadySet`] | `RuntimeError: context has already been set` |
+//! | queues, locks, values, ... | see [`ipc_core`]'s crate docs | |
+//!
+//! In a child, a target that returns `Err` (or panics) ends with exit code 1 after printing
+//! the error; that is how an exception ends a Python child. All the error types implement
+//! [`std::error::Error`], so `?` into `Box<dyn Error>` works everywhere.
 //!
 //! # Lifetimes of children
 //!
@@ -118,6 +186,7 @@
 //! This crate re-exports [`ipc_core`], so `use procpool::{Process, Lock, ...}` is the whole
 //! toolbox.
 #![deny(unsafe_code)]
+#![deny(rustdoc::broken_intra_doc_links)]
 #![doc(test(attr(deny(warnings))))]
 
 mod child;
@@ -154,3 +223,9 @@ pub use target::{Exit, ExitCode, Run, exit};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The code blocks of the Python-to-procpool guide (`docs/python-guide.md`), compiled and run
+/// as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/python-guide.md")]
+pub struct PythonGuideDoctests;

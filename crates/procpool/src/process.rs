@@ -262,6 +262,20 @@ impl Process {
 
     /// Waits at most `timeout` for the child to end. The child is never killed: at the
     /// deadline it keeps running and the error is [`JoinTimeoutError::Timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procpool::Process;
+    ///
+    /// fn nap(ms: u64) { std::thread::sleep(Duration::from_millis(ms)); }
+    ///
+    /// let mut p = Process::new(nap, 200);
+    /// p.start()?;
+    /// let waited = p.join_timeout(Duration::from_millis(1));
+    /// assert!(waited.unwrap_err().is_timeout()); // Python's join(0.001) returns silently
+    /// assert_eq!(p.join_timeout(Duration::from_secs(30))?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<i32, JoinTimeoutError> {
         match Instant::now().checked_add(timeout) {
             Some(d) => self.join_deadline(d),
@@ -302,6 +316,19 @@ impl Process {
     }
 
     /// Sends `SIGTERM` (Python's `terminate`). Does nothing if the child has already ended.
+    ///
+    /// ```
+    /// use procpool::Process;
+    ///
+    /// fn nap(secs: u64) { std::thread::sleep(std::time::Duration::from_secs(secs)); }
+    ///
+    /// let mut p = Process::new(nap, 60);
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?, -15); // -SIGTERM, as in Python
+    /// assert!(p.to_string().ends_with("stopped exitcode=-SIGTERM>"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.child()?.signal(Signal::SIGTERM);
         Ok(())
@@ -337,6 +364,23 @@ impl Process {
 
     /// A descriptor that becomes readable when the child has ended (Python's `sentinel`), for
     /// waiting on several processes and pipes at once with `poll`/the pipes' `wait`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use procpool::{Process, pipe};
+    ///
+    /// fn nap(ms: u64) { std::thread::sleep(Duration::from_millis(ms)); }
+    ///
+    /// let (mut slow, mut quick) = (Process::new(nap, 10_000), Process::new(nap, 10));
+    /// slow.start()?;
+    /// quick.start()?;
+    /// // Python: multiprocessing.connection.wait([slow.sentinel, quick.sentinel])
+    /// let ended = pipe::wait(&[slow.sentinel()?, quick.sentinel()?], Some(Duration::from_secs(30)))?;
+    /// assert_eq!(ended, [1]);
+    /// slow.kill()?;
+    /// # slow.join()?; quick.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sentinel(&self) -> Result<BorrowedFd<'_>, ProcessError> {
         Ok(self.child()?.sentinel())
     }

@@ -645,6 +645,19 @@ impl AsFd for ServerSocket {
     }
 }
 
+/// Decodes a value that the pool's parent encoded with `encode_with_fds` (an initializer's
+/// arguments), with the descriptors delivered alongside.
+pub(crate) fn decode_trusted<T: DeserializeOwned>(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+) -> Result<T, DecodeError> {
+    // SAFETY: these bytes reach a pool worker only inside its own start arguments, which the
+    // launcher delivered from the parent over a private descriptor (they were decoded through
+    // `Trusted`); the parent produced them with `encode_with_fds` in this same binary, and
+    // `fds` is the table it collected.
+    unsafe { ipc_core::transfer::decode_with_fds(bytes, fds) }
+}
+
 /// Rebuilds a function pointer from a raw code offset that a pool worker received from the
 /// pool that started it.
 pub(crate) fn trusted_code<F: ipc_core::code::FnPtr>(raw: i64) -> F {

@@ -109,6 +109,19 @@ impl<T: Exit, E: fmt::Debug> Exit for Result<T, E> {
 /// non-daemon children and terminates its daemon children (the child's normal exit path), then
 /// exits without running the parent's atexit handlers or destructors. In the main process it is
 /// [`std::process::exit`].
+///
+/// ```
+/// use procpool::{ExitCode, Process};
+///
+/// fn quit(code: i32) -> ExitCode {
+///     procpool::exit(code) // Python: sys.exit(code)
+/// }
+///
+/// let mut p = Process::new(quit, 7);
+/// p.start()?;
+/// assert_eq!(p.join()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn exit(code: i32) -> ! {
     if crate::identity::state().setup.is_some() {
         crate::runtime::finish(code)

@@ -445,3 +445,54 @@ fn a_burst_spreads_over_idle_workers() {
         );
     })
 }
+
+static SHARED: std::sync::OnceLock<(procpool::Queue<u32>, procpool::Lock)> =
+    std::sync::OnceLock::new();
+
+fn init_shared(objs: (procpool::Queue<u32>, procpool::Lock)) {
+    objs.0.put(std::process::id()).unwrap();
+    let _ = SHARED.set(objs);
+}
+
+fn report_under_lock(x: u32) -> u32 {
+    let (q, lock) = SHARED.get().expect("initializer ran");
+    let _g = lock.acquire();
+    q.put(x + 100_000).unwrap();
+    x
+}
+
+#[test]
+fn initializer_hands_shared_objects_to_every_worker() {
+    watchdog(|| {
+        for m in [StartMethod::Fork, StartMethod::Spawn] {
+            let q = procpool::Queue::<u32>::new(0).unwrap();
+            let lock = procpool::Lock::new().unwrap();
+            let pool = Pool::builder()
+                .processes(2)
+                .context(get_context(m))
+                .initializer(init_shared, (q.clone(), lock.clone()))
+                .build()
+                .unwrap();
+            assert_eq!(
+                pool.map_chunked(report_under_lock, 0..10, 1).unwrap().len(),
+                10
+            );
+            pool.close();
+            pool.join().unwrap();
+            let mut got = Vec::new();
+            while let Ok(v) = q.try_get() {
+                got.push(v);
+            }
+            let (reports, pids): (Vec<u32>, Vec<u32>) =
+                got.into_iter().partition(|&v| v >= 100_000);
+            let mut reports = reports;
+            reports.sort_unstable();
+            assert_eq!(reports, (100_000..100_010).collect::<Vec<_>>(), "{m:?}");
+            assert_eq!(
+                pids.len(),
+                2,
+                "one initializer run per worker under {m:?}: {pids:?}"
+            );
+        }
+    })
+}

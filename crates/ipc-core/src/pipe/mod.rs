@@ -87,7 +87,7 @@
 //!    knows it is done.
 //!
 //! ```
-//! use ipc_core::{Pipe, RecvError};
+//! use ipc_core::Pipe;
 //!
 //! let (rx, tx) = Pipe::one_way()?;
 //! let stray = std::os::fd::AsFd::as_fd(&tx).try_clone_to_owned()?; // as if a child inherited it

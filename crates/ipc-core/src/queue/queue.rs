@@ -220,6 +220,40 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.put_inner(item, None, None)
     }
 
+    /// Puts a value given by reference and encoded as a `U` whose encoding is that of a `T`:
+    /// a borrowing mirror of `T` (say, with a [`&Bytes`](crate::Bytes) where `T` has a
+    /// `ByteBuf`), so a large field is not copied into an owned `T` first. Waits as long as
+    /// the queue is full. A `U` that does not encode like a `T` makes the consumer's `get`
+    /// fail with [`GetError::Decode`] — nothing worse.
+    ///
+    /// ```
+    /// use ipc_core::{ByteBuf, Queue};
+    /// let q = Queue::<(u32, ByteBuf)>::new(0)?;
+    /// let big = vec![7u8; 1 << 16];
+    /// q.put_as(&(1u32, ipc_core::Bytes::new(&big))).unwrap(); // no copy of `big`
+    /// assert_eq!(q.get().unwrap().1.len(), 1 << 16);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn put_as<U: Serialize + ?Sized>(&self, item: &U) -> Result<(), PutError<()>> {
+        if self.is_closed() {
+            return Err(PutError::Closed(()));
+        }
+        let r = with_scratch(|buf| {
+            self.ring.put_with(
+                None,
+                None,
+                buf,
+                |slice| codec::encode_into_slice(item, slice),
+                |vec| codec::encode_into(item, vec),
+            )
+        });
+        match r {
+            Ok(()) => Ok(()),
+            Err(PutWithError::Timeout) => Err(PutError::Full(())),
+            Err(PutWithError::Encode(e)) => Err(PutError::Encode(e, ())),
+        }
+    }
+
     /// Puts an item if there is room right now (Python's `put_nowait`).
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         let now = Instant::now();

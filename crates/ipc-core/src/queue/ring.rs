@@ -30,13 +30,13 @@
 //! pages (no page faults); a burst runs on into the rest of the ring, and at the next wrap the
 //! pages it touched are punched out, so memory follows the bytes in flight, not the peak.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::region::{Shm, ShmSafe};
-use crate::sync::raw::{Acquired, LIVENESS_INTERVAL, RawLock};
-use crate::sync::spin_until;
-use crate::sys::{futex, proc};
+use crate::sync::notifier::Notifier;
+use crate::sync::raw::{Acquired, RawLock};
+use crate::sys::proc;
 
 const POS_BITS: u32 = 40;
 const POS_MASK: u64 = (1 << POS_BITS) - 1;
@@ -82,21 +82,18 @@ fn pad8(n: usize) -> usize {
 pub(crate) struct RingState {
     write_lock: RawLock,
     read_lock: RawLock,
-    /// Futex word bumped when data is published and a reader may sleep.
-    data_seq: AtomicU32,
-    data_sleepers: AtomicU32,
-    /// Futex word bumped when space or an item slot is freed and a writer may sleep.
-    space_seq: AtomicU32,
-    space_sleepers: AtomicU32,
+    /// Readers sleep here until data is published.
+    data: Notifier,
+    /// Writers sleep here until space or an item slot is freed.
+    space: Notifier,
+    /// JoinableQueue::join sleeps here until no task is unfinished.
+    joined: Notifier,
     /// The writer has published chunks of a message whose last chunk is not written yet.
     msg_open: AtomicU32,
     /// The reader has consumed chunks of a message whose last chunk it has not consumed.
     reader_in_msg: AtomicU32,
     /// Item limit (0: only [`MAX_ITEMS`]).
     maxsize: AtomicU32,
-    /// Futex word for JoinableQueue::join.
-    join_seq: AtomicU32,
-    join_sleepers: AtomicU32,
     _pad: AtomicU32,
     /// Data area size in bytes (a power of two), set once at creation.
     capacity: AtomicU64,
@@ -258,62 +255,12 @@ impl Ring {
 
     // ----- waiting -------------------------------------------------------------------------
 
-    /// Waits on `seq` until `ready()` or the deadline. `liveness` runs every
-    /// [`LIVENESS_INTERVAL`] while waiting, and may declare the wait satisfied.
-    fn wait_on(
-        seq: &AtomicU32,
-        sleepers: &AtomicU32,
-        deadline: Option<Instant>,
-        mut ready: impl FnMut() -> bool,
-        mut liveness: impl FnMut(),
-    ) -> bool {
-        if spin_until(&mut ready) {
-            return true;
-        }
-        loop {
-            let s = seq.load(Ordering::Acquire);
-            sleepers.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            if ready() {
-                sleepers.fetch_sub(1, Ordering::SeqCst);
-                return true;
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                sleepers.fetch_sub(1, Ordering::SeqCst);
-                return false;
-            }
-            let check = now + LIVENESS_INTERVAL;
-            let until = match deadline {
-                Some(d) if d < check => d,
-                _ => check,
-            };
-            let woken = futex::futex_wait(seq, s, Some(until));
-            // Only the sleeper clears its own sleeping mark.
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            if ready() {
-                return true;
-            }
-            if !woken {
-                liveness();
-            }
-        }
-    }
-
-    fn wake(seq: &AtomicU32, sleepers: &AtomicU32) {
-        fence(Ordering::SeqCst);
-        if sleepers.load(Ordering::Relaxed) != 0 {
-            seq.fetch_add(1, Ordering::Release);
-            futex::futex_wake_all(seq);
-        }
-    }
-
     fn wake_readers(&self) {
-        Self::wake(&self.shm.data_seq, &self.shm.data_sleepers);
+        self.shm.data.notify();
     }
 
     fn wake_writers(&self) {
-        Self::wake(&self.shm.space_seq, &self.shm.space_sleepers);
+        self.shm.space.notify();
     }
 
     // ----- writing -------------------------------------------------------------------------
@@ -423,15 +370,7 @@ impl Ring {
         let min_need = HDR + 8 + SLACK;
         let h = self.shm.head.load(Ordering::Relaxed);
         let ready = |h: u64| self.items_at(h) < limit && self.free_bytes(h) >= min_need;
-        if !ready(h)
-            && !Self::wait_on(
-                &self.shm.space_seq,
-                &self.shm.space_sleepers,
-                deadline,
-                || ready(h),
-                || {},
-            )
-        {
+        if !ready(h) && !self.shm.space.wait(deadline, || ready(h), || {}) {
             return Err(PutWithError::Timeout);
         }
         let h = self.maybe_wrap(h, min_need);
@@ -476,13 +415,7 @@ impl Ring {
         let mut h = self.shm.head.load(Ordering::Relaxed);
         let ready = |h: u64| self.items_at(h) < limit && self.free_bytes(h) >= first_need;
         if !ready(h) {
-            let ok = Self::wait_on(
-                &self.shm.space_seq,
-                &self.shm.space_sleepers,
-                deadline,
-                || ready(h),
-                || {},
-            );
+            let ok = self.shm.space.wait(deadline, || ready(h), || {});
             if !ok {
                 return Err(RingError::Timeout);
             }
@@ -498,13 +431,10 @@ impl Ring {
                 HDR + min_chunk + SLACK
             };
             if free < need {
-                let ok = Self::wait_on(
-                    &self.shm.space_seq,
-                    &self.shm.space_sleepers,
-                    deadline,
-                    || self.free_bytes(h) >= need,
-                    || {},
-                );
+                let ok = self
+                    .shm
+                    .space
+                    .wait(deadline, || self.free_bytes(h) >= need, || {});
                 if !ok {
                     if !first {
                         self.abort_open_message();
@@ -609,20 +539,14 @@ impl Ring {
                 } else {
                     deadline
                 };
-                let ok = Self::wait_on(
-                    &self.shm.data_seq,
-                    &self.shm.data_sleepers,
-                    wait_deadline,
-                    has_data,
-                    || {
-                        if self.shm.msg_open.load(Ordering::Relaxed) != 0
-                            && self.shm.write_lock.take_over_if_dead(me)
-                        {
-                            self.abort_open_message();
-                            let _ = self.shm.write_lock.unlock();
-                        }
-                    },
-                );
+                let ok = self.shm.data.wait(wait_deadline, has_data, || {
+                    if self.shm.msg_open.load(Ordering::Relaxed) != 0
+                        && self.shm.write_lock.take_over_if_dead(me)
+                    {
+                        self.abort_open_message();
+                        let _ = self.shm.write_lock.unlock();
+                    }
+                });
                 if !ok {
                     return Err(RingError::Timeout);
                 }
@@ -727,7 +651,7 @@ impl Ring {
             }
         }
         if cur == 1 {
-            Self::wake(&self.shm.join_seq, &self.shm.join_sleepers);
+            self.shm.joined.notify();
         }
         Ok(())
     }
@@ -739,9 +663,7 @@ impl Ring {
 
     /// Waits until no task is unfinished. `false` on timeout.
     pub(crate) fn join(&self, deadline: Option<Instant>) -> bool {
-        Self::wait_on(
-            &self.shm.join_seq,
-            &self.shm.join_sleepers,
+        self.shm.joined.wait(
             deadline,
             || self.shm.unfinished.load(Ordering::Acquire) == 0,
             || {},

@@ -32,6 +32,7 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
+pub(crate) mod notifier;
 pub(crate) mod raw;
 mod rlock;
 mod semaphore;
@@ -59,11 +60,14 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// short spin pays off; longer spins only burn the core the other party may need.
 const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(10);
 
-/// Whether spinning can help at all (it cannot on a single CPU: the party that would make
-/// `ready` true cannot run while we spin).
-fn spinning_helps() -> bool {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
+/// The number of CPUs this process may run on right now (its affinity mask), Python 3.13's
+/// `os.process_cpu_count()`. Unlike a machine-wide count, it sees `taskset` and pinning.
+///
+/// ```
+/// assert!(ipc_core::process_cpu_count() >= 1);
+/// ```
+pub fn process_cpu_count() -> usize {
+    crate::sys::proc::cpus_allowed()
 }
 
 /// Spins with a CPU relax hint until `ready()` holds or [`SPIN_BUDGET`] has passed; returns
@@ -74,7 +78,8 @@ pub(crate) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
     if ready() {
         return true;
     }
-    if !spinning_helps() {
+    // On one CPU the party that would make `ready` true cannot run while we spin.
+    if crate::sys::proc::cpus_allowed_cached() < 2 {
         return false;
     }
     let start = Instant::now();

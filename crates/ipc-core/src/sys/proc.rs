@@ -95,6 +95,47 @@ pub(crate) fn is_alive(id: u32) -> bool {
     }
 }
 
+/// How many CPUs the calling thread may run on (its affinity mask), read afresh: a process
+/// pinned to one core after it started must see 1. At least 1.
+pub(crate) fn cpus_allowed() -> usize {
+    let mut mask = [0u64; 16]; // 1024 CPUs, the size of glibc's cpu_set_t
+    // SAFETY: `mask` is a writable buffer of exactly the length passed, with the size and
+    // alignment of `cpu_set_t` (an array of unsigned longs); the kernel writes at most that.
+    let r = unsafe {
+        libc::sched_getaffinity(
+            0,
+            std::mem::size_of_val(&mask),
+            mask.as_mut_ptr().cast::<libc::cpu_set_t>(),
+        )
+    };
+    if r != 0 {
+        return 1;
+    }
+    (mask.iter().map(|w| w.count_ones()).sum::<u32>() as usize).max(1)
+}
+
+thread_local! {
+    /// (pid it was read in, CPUs allowed, uses left before re-reading).
+    static CPUS_CACHE: Cell<(u32, usize, u32)> = const { Cell::new((0, 1, 0)) };
+}
+
+/// [`cpus_allowed`], re-read in a new process (after fork) and every 256 calls otherwise, so
+/// that a process pinned after it started (a benchmark pinning a child) is noticed soon,
+/// without a system call on every wait.
+pub(crate) fn cpus_allowed_cached() -> usize {
+    let me = pid();
+    CPUS_CACHE.with(|c| {
+        let (p, n, left) = c.get();
+        if p == me && left > 0 {
+            c.set((p, n, left - 1));
+            return n;
+        }
+        let n = cpus_allowed();
+        c.set((me, n, 255));
+        n
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +146,13 @@ mod tests {
         assert_eq!(tid(), nix::unistd::gettid().as_raw() as u32);
         let other = std::thread::spawn(tid).join().unwrap();
         assert_ne!(other, tid());
+    }
+
+    #[test]
+    fn cpus_allowed_matches_the_machine() {
+        let n = cpus_allowed();
+        assert!(n >= 1);
+        assert!(n <= std::thread::available_parallelism().map_or(1024, |p| p.get().max(n)));
     }
 
     #[test]

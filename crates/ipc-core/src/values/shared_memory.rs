@@ -273,7 +273,7 @@ struct Owner {
 /// use ipc_core::SharedMemory;
 ///
 /// let name = format!("doc-example-{}", std::process::id());
-/// let mut shm = SharedMemory::create(&name, 64)?;
+/// let shm = SharedMemory::create(&name, 64)?;
 /// shm.write_at(0, b"hello")?;
 ///
 /// // Elsewhere (any process of this user), by name:

@@ -12,6 +12,19 @@ use ipc_core::Timeout;
 /// Results of [`Pool::imap`](crate::Pool::imap) / [`imap_unordered`](crate::Pool::imap_unordered),
 /// as they arrive. A plain [`Iterator`] (so adapters and progress bars compose with it), plus
 /// [`next_timeout`](IMap::next_timeout). A failed chunk yields its error once per item.
+///
+/// ```
+/// use procpool::Pool;
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = Pool::new(2)?;
+/// let results = pool.imap(square, 1..=5, 2)?; // chunks of 2 items
+/// assert_eq!(results.len(), 5);
+/// let squares: Vec<u64> = results.collect::<Result<_, _>>()?;
+/// assert_eq!(squares, [1, 4, 9, 16, 25]); // in order; imap_unordered yields as they finish
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct IMap<R> {
     rx: Receiver<(usize, Result<Vec<R>, TaskError>)>,
     sizes: Vec<usize>,

@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ipc_core::ByteBuf;
 use ipc_core::code::CodeRef;
 use ipc_core::codec::{self, EncodeError};
 use parking_lot::Mutex;
@@ -42,7 +41,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use result::Slot;
-use state::{Completion, Config, Inner, Phase};
+use state::{Completion, Config, InitSpec, Inner, Phase};
 use task::Code;
 
 use crate::Context;
@@ -153,11 +152,31 @@ impl std::error::Error for PoolError {
     }
 }
 
-/// Configures a [`Pool`].
+/// Configures a [`Pool`]: Python's `Pool(processes, initializer, initargs,
+/// maxtasksperchild, context)`, plus a task time limit.
+///
+/// ```
+/// use std::sync::OnceLock;
+/// use procpool::{Pool, StartMethod, get_context};
+///
+/// static GREETING: OnceLock<String> = OnceLock::new();
+///
+/// fn init(greeting: String) { GREETING.set(greeting).unwrap(); } // once per worker
+/// fn greet(name: String) -> String { format!("{} {name}", GREETING.get().unwrap()) }
+///
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .initializer(init, "hello".to_string())
+///     .maxtasksperchild(100)
+///     .context(get_context(StartMethod::ForkServer))
+///     .build()?;
+/// assert_eq!(pool.apply(greet, "world".to_string())?, "hello world");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PoolBuilder {
     processes: Option<usize>,
     maxtasks: u64,
-    init: Option<Result<(i64, i64, ByteBuf), EncodeError>>,
+    init: Option<Result<InitSpec, EncodeError>>,
     context: Option<Context>,
     time_limit: Option<Duration>,
 }
@@ -181,14 +200,22 @@ impl PoolBuilder {
     }
 
     /// Runs `f(args)` once in each worker when it starts (Python's `initializer`,
-    /// `initargs`).
+    /// `initargs`). The arguments may hold process-shared objects — a [`Lock`](crate::Lock),
+    /// a [`Queue`](crate::Queue), a [`Value`](crate::Value)... — which reach every worker
+    /// (Python's `Pool(initializer=init, initargs=(lock,))` pattern); keep them in a
+    /// `static` (e.g. a `OnceLock`) for the tasks to use.
     pub fn initializer<A>(mut self, f: fn(A), args: A) -> Self
     where
         A: Serialize + DeserializeOwned + 'static,
     {
-        let code = Code::of::<A, ()>(f);
-        self.init =
-            Some(codec::encode(&vec![args]).map(|b| (code.entry, code.func, ByteBuf::from(b))));
+        let code = Code::init_of::<A>(f);
+        self.init = Some(
+            ipc_core::transfer::encode_with_fds(&args).map(|e| InitSpec {
+                code,
+                payload: e.bytes,
+                fds: e.fds,
+            }),
+        );
         self
     }
 
@@ -631,16 +658,20 @@ impl Pool {
 
     /// Stops accepting work; the workers exit once every submitted task has finished.
     pub fn close(&self) {
-        let mut st = self.inner.state.lock();
-        if st.phase == Phase::Running {
-            st.phase = Phase::Closed;
+        {
+            let mut st = self.inner.state.lock();
+            if st.phase == Phase::Running {
+                st.phase = Phase::Closed;
+            }
         }
+        self.inner.nudge();
     }
 
     /// Stops at once: workers are terminated and unfinished tasks fail with
     /// [`TaskError::Terminated`].
     pub fn terminate(&self) {
         self.inner.state.lock().phase = Phase::Terminated;
+        self.inner.nudge();
     }
 
     /// Waits for the workers to exit; only after [`close`](Pool::close) or

@@ -94,6 +94,25 @@ impl<R> Slot<R> {
 /// `get` consumes the handle and returns the value or the task's error (Python re-raises the
 /// task's exception); `get_timeout` gives the handle back on timeout — the task goes on.
 /// It is also a [`Future`], so async code can `.await` it without blocking a thread.
+///
+/// ```
+/// use std::time::Duration;
+/// use procpool::{GetTimeoutError, Pool};
+///
+/// fn slow(ms: u64) -> u64 { std::thread::sleep(Duration::from_millis(ms)); ms }
+///
+/// let pool = Pool::new(1)?;
+/// let r = pool.apply_async(slow, 300)?;
+/// assert!(!r.ready());
+/// let r = match r.get_timeout(Duration::from_millis(1)) {
+///     Err(GetTimeoutError::Timeout(r)) => r, // the handle comes back; the task goes on
+///     other => panic!("{other:?}"),
+/// };
+/// r.wait();
+/// assert_eq!(r.successful(), Ok(true));
+/// assert_eq!(r.get()?, 300);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AsyncResult<R> {
     slot: Arc<Slot<R>>,
 }

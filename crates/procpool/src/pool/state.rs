@@ -14,8 +14,8 @@ use ipc_core::{ByteBuf, GetError, Queue, SharedAtomics};
 use parking_lot::Mutex;
 
 use super::launch::{self, ExitInfo, WorkerProcess};
-use super::task::{Code, FromWorker, TaskError, ToWorker};
-use super::worker::{self, FINISHED, SLOT_WORDS, STARTED, STARTED_AT, WorkerArgs};
+use super::task::{Code, FromWorker, TaskError, ToWorker, ToWorkerRef};
+use super::worker::{self, FINISHED, InitArgs, SLOT_WORDS, STARTED, STARTED_AT, WorkerArgs};
 use crate::Context;
 
 /// How many tasks (chunks) one worker may hold, given the average task duration: deep queues
@@ -35,6 +35,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(20);
 const RESULT_WAIT: Duration = Duration::from_millis(10);
 /// How long workers get to exit after `Stop` on a graceful shutdown.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Sequence number of the message `close` and `terminate` put on the result queue to wake
+/// the handler at once (real dispatches start at 1).
+pub(crate) const WAKE_SEQ: u64 = 0;
 
 pub(crate) type Completion = Box<dyn FnOnce(Result<Vec<u8>, TaskError>) + Send>;
 
@@ -61,10 +65,34 @@ struct Worker {
     killed_for_time: Option<u64>,
 }
 
+/// The initializer as the parent keeps it: encoded once, its descriptors duplicated for each
+/// worker started.
+pub(crate) struct InitSpec {
+    pub(crate) code: Code,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) fds: Vec<std::os::fd::OwnedFd>,
+}
+
+impl InitSpec {
+    fn for_worker(&self) -> std::io::Result<InitArgs> {
+        use std::os::fd::AsFd;
+        Ok(InitArgs {
+            entry: self.code.entry,
+            func: self.code.func,
+            payload: ByteBuf::from(self.payload.clone()),
+            fds: self
+                .fds
+                .iter()
+                .map(|f| ipc_core::FdArg::new(f.as_fd()))
+                .collect::<std::io::Result<_>>()?,
+        })
+    }
+}
+
 pub(crate) struct Config {
     pub(crate) processes: usize,
     pub(crate) maxtasks: u64,
-    pub(crate) init: Option<(i64, i64, ByteBuf)>,
+    pub(crate) init: Option<InitSpec>,
     pub(crate) context: Context,
     pub(crate) time_limit: Option<Duration>,
 }
@@ -72,15 +100,22 @@ pub(crate) struct Config {
 pub(crate) struct State {
     pub(crate) phase: Phase,
     workers: Vec<Option<Worker>>,
-    pending: VecDeque<u64>,
-    tasks: HashMap<u64, Task>,
-    /// Dispatched sequence number → task id.
-    by_seq: HashMap<u64, u64>,
-    next_task: u64,
+    /// Tasks not yet handed to a worker, oldest first.
+    pending: VecDeque<Task>,
+    /// Tasks handed to a worker, by dispatch sequence number (kept whole until their result
+    /// arrives, so that a task a dead worker never started can be handed to another).
+    dispatched: HashMap<u64, Task>,
     next_seq: u64,
     replacements: u64,
     /// Moving average of task durations (ns); starts pessimistic (long tasks).
     avg_task_ns: u64,
+}
+
+impl State {
+    /// Whether any submitted task has not finished.
+    fn has_tasks(&self) -> bool {
+        !self.pending.is_empty() || !self.dispatched.is_empty()
+    }
 }
 
 pub(crate) struct Inner {
@@ -98,9 +133,7 @@ impl Inner {
                 phase: Phase::Running,
                 workers: (0..config.processes).map(|_| None).collect(),
                 pending: VecDeque::new(),
-                tasks: HashMap::new(),
-                by_seq: HashMap::new(),
-                next_task: 0,
+                dispatched: HashMap::new(),
                 next_seq: 1,
                 replacements: 0,
                 avg_task_ns: u64::MAX / 16,
@@ -129,7 +162,12 @@ impl Inner {
             tasks: tasks.clone(),
             results: self.results.clone(),
             progress: self.progress.clone(),
-            init: self.config.init.clone(),
+            init: self
+                .config
+                .init
+                .as_ref()
+                .map(InitSpec::for_worker)
+                .transpose()?,
             maxtasks: self.config.maxtasks,
         };
         let process = launch::start_worker(&self.config.context, args, worker::worker_main)?;
@@ -157,65 +195,57 @@ impl Inner {
         if st.phase != Phase::Running {
             return Err(batch.into_iter().map(|(_, _, c)| c).collect());
         }
-        for (code, payload, complete) in batch {
-            let id = st.next_task;
-            st.next_task += 1;
-            st.tasks.insert(
-                id,
-                Task {
-                    code,
-                    payload,
-                    complete,
-                },
-            );
-            st.pending.push_back(id);
-        }
+        st.pending
+            .extend(batch.into_iter().map(|(code, payload, complete)| Task {
+                code,
+                payload,
+                complete,
+            }));
         self.dispatch(&mut st);
         Ok(())
     }
 
     /// Hands pending tasks to workers with room.
     fn dispatch(&self, st: &mut State) {
-        if st.pending.is_empty() {
-            return;
-        }
         let maxtasks = self.config.maxtasks;
-        // Breadth first: every worker with room gets one task before any gets another, so
-        // that a burst of tasks spreads over the idle workers (Python's shared task queue)
-        // instead of filling the first worker's prefetch.
-        for depth in 1..=prefetch_for(st.avg_task_ns) {
-            for i in 0..st.workers.len() {
-                while let Some(w) = st.workers[i].as_mut() {
-                    if w.retiring || w.inflight.len() >= depth {
-                        break;
-                    }
-                    let Some(id) = st.pending.pop_front() else {
-                        return;
-                    };
-                    let Some(task) = st.tasks.get(&id) else {
-                        continue;
-                    };
-                    let seq = st.next_seq;
-                    let msg = ToWorker::Task {
-                        seq,
-                        entry: task.code.entry,
-                        func: task.code.func,
-                        payload: ByteBuf::from(task.payload.clone()),
-                    };
-                    if let Err(e) = w.tasks.put(msg) {
-                        log::error!("pool: cannot dispatch to worker {i}: {e}");
-                        st.pending.push_front(id);
-                        break;
-                    }
-                    st.next_seq += 1;
-                    w.inflight.push_back(seq);
-                    w.assigned += 1;
-                    if maxtasks != 0 && w.assigned >= maxtasks {
-                        w.retiring = true;
-                    }
-                    st.by_seq.insert(seq, id);
-                }
+        let depth = prefetch_for(st.avg_task_ns);
+        while !st.pending.is_empty() {
+            // The least loaded worker with room: a burst spreads over idle workers first
+            // (like Python's shared task queue) instead of filling one worker's prefetch.
+            let target = st
+                .workers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+                .filter(|(_, w)| !w.retiring && w.inflight.len() < depth)
+                .min_by_key(|(_, w)| w.inflight.len())
+                .map(|(i, _)| i);
+            let Some(i) = target else { return };
+            let Some(w) = st.workers[i].as_mut() else {
+                return;
+            };
+            let Some(task) = st.pending.front() else {
+                return;
+            };
+            let seq = st.next_seq;
+            let msg = ToWorkerRef::Task {
+                seq,
+                entry: task.code.entry,
+                func: task.code.func,
+                payload: ipc_core::Bytes::new(&task.payload),
+            };
+            if let Err(e) = w.tasks.put_as(&msg) {
+                log::error!("pool: cannot dispatch to worker {i}: {e}");
+                return;
             }
+            st.next_seq += 1;
+            w.inflight.push_back(seq);
+            w.assigned += 1;
+            if maxtasks != 0 && w.assigned >= maxtasks {
+                w.retiring = true;
+            }
+            let task = st.pending.pop_front().expect("checked above");
+            st.dispatched.insert(seq, task);
         }
     }
 
@@ -225,12 +255,15 @@ impl Inner {
         msg: FromWorker,
         done: &mut Vec<(Completion, Result<Vec<u8>, TaskError>)>,
     ) {
+        if msg.seq == WAKE_SEQ {
+            return; // close() or terminate() nudging the handler
+        }
         st.avg_task_ns = if st.avg_task_ns >= u64::MAX / 16 {
             msg.busy_ns
         } else {
             (st.avg_task_ns * 7 + msg.busy_ns) / 8
         };
-        let Some(id) = st.by_seq.remove(&msg.seq) else {
+        let Some(task) = st.dispatched.remove(&msg.seq) else {
             return; // already failed (its worker was declared dead) or terminated
         };
         for w in st.workers.iter_mut().flatten() {
@@ -239,9 +272,7 @@ impl Inner {
                 break;
             }
         }
-        if let Some(task) = st.tasks.remove(&id) {
-            done.push((task.complete, msg.outcome.map(ByteBuf::into_vec)));
-        }
+        done.push((task.complete, msg.outcome.map(ByteBuf::into_vec)));
     }
 
     /// Checks every worker: reaps the dead, fails or re-queues their tasks, replaces them,
@@ -254,9 +285,7 @@ impl Inner {
         let now = worker::monotonic_ns();
         for i in 0..st.workers.len() {
             let Some(w) = st.workers[i].as_mut() else {
-                if st.phase != Phase::Terminated
-                    && (st.phase == Phase::Running || !st.tasks.is_empty())
-                {
+                if st.phase != Phase::Terminated && (st.phase == Phase::Running || st.has_tasks()) {
                     match self.spawn_worker(i) {
                         Ok(nw) => st.workers[i] = Some(nw),
                         Err(e) => log::error!("pool: cannot start a worker: {e}"),
@@ -285,8 +314,7 @@ impl Inner {
             };
             let w = st.workers[i].take().expect("worker present");
             self.bury(st, i, w, exit, done);
-            if st.phase != Phase::Terminated && (st.phase == Phase::Running || !st.tasks.is_empty())
-            {
+            if st.phase != Phase::Terminated && (st.phase == Phase::Running || st.has_tasks()) {
                 st.replacements += 1;
                 match self.spawn_worker(i) {
                     Ok(nw) => st.workers[i] = Some(nw),
@@ -320,7 +348,7 @@ impl Inner {
                 continue; // its result is in the result queue already
             }
             if seq == started {
-                let Some(id) = st.by_seq.remove(&seq) else {
+                let Some(task) = st.dispatched.remove(&seq) else {
                     continue;
                 };
                 let err = match w.killed_for_time {
@@ -334,15 +362,13 @@ impl Inner {
                         exit_code: exit.code,
                     },
                 };
-                if let Some(task) = st.tasks.remove(&id) {
-                    done.push((task.complete, Err(err)));
-                }
-            } else if let Some(id) = st.by_seq.remove(&seq) {
-                requeue.push(id);
+                done.push((task.complete, Err(err)));
+            } else if let Some(task) = st.dispatched.remove(&seq) {
+                requeue.push(task);
             }
         }
-        for id in requeue.into_iter().rev() {
-            st.pending.push_front(id);
+        for task in requeue.into_iter().rev() {
+            st.pending.push_front(task);
         }
     }
 
@@ -355,11 +381,11 @@ impl Inner {
         for w in st.workers.iter().flatten() {
             w.process.terminate();
         }
-        for (_, task) in st.tasks.drain() {
+        let dispatched = std::mem::take(&mut st.dispatched);
+        let pending = std::mem::take(&mut st.pending);
+        for task in dispatched.into_values().chain(pending) {
             done.push((task.complete, Err(TaskError::Terminated)));
         }
-        st.pending.clear();
-        st.by_seq.clear();
     }
 
     /// The handler thread's body.
@@ -399,7 +425,7 @@ impl Inner {
                 let mut st = self.state.lock();
                 match st.phase {
                     Phase::Running => false,
-                    Phase::Closed => st.tasks.is_empty(),
+                    Phase::Closed => !st.has_tasks(),
                     Phase::Terminated => {
                         self.shut_down_now(&mut st, &mut done);
                         true
@@ -443,6 +469,15 @@ impl Inner {
                     .wait_until(Instant::now() + Duration::from_secs(5));
             }
         }
+    }
+
+    /// Wakes the handler thread (after a change of phase), so it does not wait out its poll.
+    pub(crate) fn nudge(&self) {
+        let _ = self.results.put(FromWorker {
+            seq: WAKE_SEQ,
+            busy_ns: 0,
+            outcome: Err(TaskError::Terminated),
+        });
     }
 
     pub(crate) fn replacements(&self) -> u64 {

@@ -10,6 +10,22 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Why a task produced no value.
+///
+/// ```
+/// use procpool::{Pool, TaskError};
+///
+/// fn crash(_: ()) -> u32 { std::process::abort() } // as if the OOM killer struck
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(crash, ()) {
+///     Err(procpool::ApplyError::Task(TaskError::WorkerLost { signal, .. })) => {
+///         assert_eq!(signal, Some(6)); // SIGABRT
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(pool.replacements(), 1); // a new worker took its place
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum TaskError {
@@ -83,6 +99,10 @@ impl std::error::Error for TaskError {}
 /// each, and encodes the results.
 pub(crate) type Entry = fn(i64, Vec<u8>) -> Result<Vec<u8>, TaskError>;
 
+/// The worker-side entry for an initializer: decodes its arguments (which may hold queues,
+/// locks and other process-shared objects, delivered as descriptors) and runs it.
+pub(crate) type InitEntry = fn(i64, Vec<u8>, Vec<std::os::fd::OwnedFd>) -> Result<(), TaskError>;
+
 /// A message from the pool to one worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
@@ -99,6 +119,19 @@ pub(crate) enum ToWorker {
     },
     /// Finish and exit.
     Stop,
+}
+
+/// [`ToWorker`] as the parent encodes it, borrowing the task's payload instead of copying it
+/// (same variants, same fields, so the same encoding).
+#[derive(Debug, Serialize)]
+pub(crate) enum ToWorkerRef<'a> {
+    /// [`ToWorker::Task`].
+    Task {
+        seq: u64,
+        entry: i64,
+        func: i64,
+        payload: &'a ipc_core::Bytes,
+    },
 }
 
 /// A message from a worker to the pool.
@@ -126,6 +159,17 @@ impl Code {
     {
         Code {
             entry: CodeRef::new(run_chunk::<A, R> as Entry).to_raw(),
+            func: CodeRef::new(f).to_raw(),
+        }
+    }
+
+    /// The initializer `f`, whose arguments travel with their descriptors.
+    pub(crate) fn init_of<A>(f: fn(A)) -> Code
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        Code {
+            entry: CodeRef::new(run_init::<A> as InitEntry).to_raw(),
             func: CodeRef::new(f).to_raw(),
         }
     }
@@ -214,6 +258,29 @@ where
         }
     }
     codec::encode(&out).map_err(|e| TaskError::BadResult(e.to_string()))
+}
+
+/// Runs an initializer `f` (a raw code reference) on its arguments, encoded by
+/// `encode_with_fds` in the pool's parent with the descriptor table `fds`.
+fn run_init<A>(func: i64, payload: Vec<u8>, fds: Vec<std::os::fd::OwnedFd>) -> Result<(), TaskError>
+where
+    A: Serialize + DeserializeOwned + 'static,
+{
+    let f: fn(A) = crate::sys::trusted_code(func);
+    let args: A = crate::sys::decode_trusted(&payload, fds)
+        .map_err(|e| TaskError::BadArguments(e.to_string()))?;
+    catch_unwind(AssertUnwindSafe(|| f(args))).map_err(|_| take_panic())
+}
+
+/// Runs an initializer entry received from the parent.
+pub(crate) fn run_init_entry(
+    entry: i64,
+    func: i64,
+    payload: Vec<u8>,
+    fds: Vec<std::os::fd::OwnedFd>,
+) -> Result<(), TaskError> {
+    let e: InitEntry = crate::sys::trusted_code(entry);
+    e(func, payload, fds)
 }
 
 /// Runs an entry received from the parent.

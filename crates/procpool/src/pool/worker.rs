@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use ipc_core::{ByteBuf, Queue, SharedAtomics};
+use ipc_core::{ByteBuf, FdArg, Queue, SharedAtomics};
 use serde::{Deserialize, Serialize};
 
 use super::task::{self, FromWorker, ToWorker};
@@ -16,6 +16,16 @@ pub(crate) const FINISHED: usize = 1;
 /// When the worker started its current task (CLOCK_MONOTONIC, ns).
 pub(crate) const STARTED_AT: usize = 2;
 
+/// An initializer as a worker receives it: its entry and function (raw code references), its
+/// arguments encoded with `encode_with_fds`, and the descriptors they refer to.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct InitArgs {
+    pub(crate) entry: i64,
+    pub(crate) func: i64,
+    pub(crate) payload: ByteBuf,
+    pub(crate) fds: Vec<FdArg>,
+}
+
 /// Everything a worker needs, passed to it as its process argument.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WorkerArgs {
@@ -23,8 +33,8 @@ pub(crate) struct WorkerArgs {
     pub(crate) tasks: Queue<ToWorker>,
     pub(crate) results: Queue<FromWorker>,
     pub(crate) progress: SharedAtomics,
-    /// `(entry, func, encoded args)` of the initializer.
-    pub(crate) init: Option<(i64, i64, ByteBuf)>,
+    /// The initializer, if any.
+    pub(crate) init: Option<InitArgs>,
     /// Exit after this many tasks (0: never).
     pub(crate) maxtasks: u64,
 }
@@ -41,8 +51,9 @@ pub(crate) fn worker_main(args: WorkerArgs) -> Result<(), String> {
     task::install_worker_panic_hook();
     let base = args.index * SLOT_WORDS;
     let word = |i: usize| &args.progress.as_slice()[base + i];
-    if let Some((entry, func, payload)) = args.init {
-        task::run_entry(entry, func, payload.into_vec())
+    if let Some(init) = args.init {
+        let fds = init.fds.into_iter().map(FdArg::into_owned).collect();
+        task::run_init_entry(init.entry, init.func, init.payload.into_vec(), fds)
             .map_err(|e| format!("pool initializer failed: {e}"))?;
     }
     let mut done = 0u64;
