@@ -1,7 +1,7 @@
 //! Support for the integration and reliability tests: a watchdog, process-resource counters,
 //! process-table probes, a small seeded random generator, the soak switch and figure reports.
 //!
-//! The reliability suite (see `tests/RELIABILITY.md`) runs bounded in CI; `PROCPOOL_SOAK=1`
+//! The reliability suite (see the Reliability section of README.md) runs bounded in CI; `PROCPOOL_SOAK=1`
 //! makes every test run its long form (more rounds, bigger loads), and the `#[ignore]`d soak
 //! tests run with `cargo test -p integration -- --ignored`.
 
