@@ -76,31 +76,66 @@ fn pad8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-/// The shared header of a ring.
+/// Configuration, written once at creation and read by everyone.
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct Config {
+    /// Data area size in bytes (a power of two).
+    capacity: AtomicU64,
+    /// Item limit (0: only [`MAX_ITEMS`]).
+    maxsize: AtomicU32,
+}
+
+/// What producers write (one cache-line pair of its own, so that a consumer on another core
+/// does not bounce it: `head` is the only word here a consumer reads).
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct WriterSide {
+    write_lock: RawLock,
+    /// The writer has published chunks of a message whose last chunk is not written yet.
+    msg_open: AtomicU32,
+    head: AtomicU64,
+    /// Highest data offset written since the last trim.
+    high_water: AtomicU64,
+}
+
+/// What consumers write (`tail` is the only word here a producer reads).
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct ReaderSide {
+    read_lock: RawLock,
+    /// The reader has consumed chunks of a message whose last chunk it has not consumed.
+    reader_in_msg: AtomicU32,
+    tail: AtomicU64,
+}
+
+/// A notifier on a line of its own.
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The shared header of a ring: producer-side and consumer-side words on separate cache
+/// lines (128-byte aligned, for adjacent-line prefetching), so that a producer and a consumer
+/// on two cores do not make each other's lines bounce.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RingState {
-    write_lock: RawLock,
-    read_lock: RawLock,
+    config: Config,
+    writer: WriterSide,
+    reader: ReaderSide,
     /// Readers sleep here until data is published.
-    data: Notifier,
+    data: Padded<Notifier>,
     /// Writers sleep here until space or an item slot is freed.
-    space: Notifier,
+    space: Padded<Notifier>,
     /// JoinableQueue::join sleeps here until no task is unfinished.
     joined: Notifier,
-    /// The writer has published chunks of a message whose last chunk is not written yet.
-    msg_open: AtomicU32,
-    /// The reader has consumed chunks of a message whose last chunk it has not consumed.
-    reader_in_msg: AtomicU32,
-    /// Item limit (0: only [`MAX_ITEMS`]).
-    maxsize: AtomicU32,
-    _pad: AtomicU32,
-    /// Data area size in bytes (a power of two), set once at creation.
-    capacity: AtomicU64,
-    head: AtomicU64,
-    tail: AtomicU64,
-    /// Highest data offset written since the last trim.
-    high_water: AtomicU64,
     /// JoinableQueue: items put and not yet marked done.
     unfinished: AtomicU64,
 }
@@ -148,14 +183,16 @@ impl Ring {
             .clamp(PAGE, 1 << (POS_BITS - 1))
             .next_power_of_two();
         let shm = Shm::<RingState>::create("procpool-queue", capacity)?;
-        shm.capacity.store(capacity as u64, Ordering::Relaxed);
-        shm.maxsize.store(maxsize, Ordering::Relaxed);
+        shm.config
+            .capacity
+            .store(capacity as u64, Ordering::Relaxed);
+        shm.config.maxsize.store(maxsize, Ordering::Relaxed);
         Ok(Ring { shm })
     }
 
     /// Checks a ring received from another process.
     pub(crate) fn validate(&self) -> Result<(), &'static str> {
-        let cap = self.shm.capacity.load(Ordering::Relaxed) as usize;
+        let cap = self.shm.config.capacity.load(Ordering::Relaxed) as usize;
         if cap < PAGE || !cap.is_power_of_two() || self.shm.data().1 < cap {
             return Err("corrupt queue header");
         }
@@ -163,11 +200,11 @@ impl Ring {
     }
 
     fn cap(&self) -> usize {
-        self.shm.capacity.load(Ordering::Relaxed) as usize
+        self.shm.config.capacity.load(Ordering::Relaxed) as usize
     }
 
     fn item_limit(&self) -> u64 {
-        match self.shm.maxsize.load(Ordering::Relaxed) {
+        match self.shm.config.maxsize.load(Ordering::Relaxed) {
             0 => MAX_ITEMS,
             m => u64::from(m),
         }
@@ -175,26 +212,26 @@ impl Ring {
 
     /// The item limit given at creation (0 = unbounded).
     pub(crate) fn maxsize(&self) -> u32 {
-        self.shm.maxsize.load(Ordering::Relaxed)
+        self.shm.config.maxsize.load(Ordering::Relaxed)
     }
 
     /// Messages in the ring, exactly (a snapshot).
     pub(crate) fn len(&self) -> u64 {
-        let t = self.shm.tail.load(Ordering::Acquire);
-        let h = self.shm.head.load(Ordering::Acquire);
+        let t = self.shm.reader.tail.load(Ordering::Acquire);
+        let h = self.shm.writer.head.load(Ordering::Acquire);
         cnt(h).wrapping_sub(cnt(t)) & MAX_ITEMS
     }
 
     /// Whether a put would have to wait for an item slot (a snapshot).
     pub(crate) fn is_full(&self) -> bool {
-        self.shm.maxsize.load(Ordering::Relaxed) != 0 && self.len() >= self.item_limit()
+        self.shm.config.maxsize.load(Ordering::Relaxed) != 0 && self.len() >= self.item_limit()
     }
 
     /// Data bytes in flight, headers included (a snapshot).
     #[cfg(test)]
     pub(crate) fn bytes_in_flight(&self) -> u64 {
-        let t = self.shm.tail.load(Ordering::Acquire);
-        let h = self.shm.head.load(Ordering::Acquire);
+        let t = self.shm.reader.tail.load(Ordering::Acquire);
+        let h = self.shm.writer.head.load(Ordering::Acquire);
         pos(h).wrapping_sub(pos(t)) & POS_MASK
     }
 
@@ -266,28 +303,29 @@ impl Ring {
     // ----- writing -------------------------------------------------------------------------
 
     fn free_bytes(&self, head: u64) -> usize {
-        let t = self.shm.tail.load(Ordering::Acquire);
+        let t = self.shm.reader.tail.load(Ordering::Acquire);
         let used = (pos(head).wrapping_sub(pos(t)) & POS_MASK) as usize;
         self.cap().saturating_sub(used)
     }
 
     fn items_at(&self, head: u64) -> u64 {
-        let t = self.shm.tail.load(Ordering::Acquire);
+        let t = self.shm.reader.tail.load(Ordering::Acquire);
         cnt(head).wrapping_sub(cnt(t)) & MAX_ITEMS
     }
 
     /// Repairs a message left half-written by a dead writer. Caller holds the writer lock.
     fn abort_open_message(&self) {
-        if self.shm.msg_open.load(Ordering::Relaxed) == 0 {
+        if self.shm.writer.msg_open.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let h = self.shm.head.load(Ordering::Relaxed);
+        let h = self.shm.writer.head.load(Ordering::Relaxed);
         // SLACK guarantees room for this header.
         self.write_header(pos(h), 0, ABORT);
         self.shm
+            .writer
             .head
             .store(pack(pos(h) + HDR as u64, cnt(h)), Ordering::Release);
-        self.shm.msg_open.store(0, Ordering::Relaxed);
+        self.shm.writer.msg_open.store(0, Ordering::Relaxed);
         log::warn!("queue: discarded a message left half-written by a dead producer");
         self.wake_readers();
     }
@@ -303,7 +341,7 @@ impl Ring {
         if off <= SOFT_END || cap <= 2 * SOFT_END {
             return h;
         }
-        let t = self.shm.tail.load(Ordering::Acquire);
+        let t = self.shm.reader.tail.load(Ordering::Acquire);
         let in_flight = (pos(h).wrapping_sub(pos(t)) & POS_MASK) as usize;
         if in_flight + need > off {
             return h; // the reader lags: keep going forward (a burst)
@@ -313,7 +351,7 @@ impl Ring {
         let skip = cap - off;
         self.write_header(pos(h), (skip - HDR) as u32, SKIP);
         let nh = pack(pos(h) + skip as u64, cnt(h));
-        self.shm.head.store(nh, Ordering::Release);
+        self.shm.writer.head.store(nh, Ordering::Release);
         self.wake_readers();
         let base = self.data_offset();
         let region = self.shm.region();
@@ -322,11 +360,12 @@ impl Ring {
             let _ = region.punch_hole(base + SOFT_END, low_end - SOFT_END);
         }
         let high_from = (off + HDR).next_multiple_of(PAGE);
-        let high = self.shm.high_water.load(Ordering::Relaxed) as usize;
+        let high = self.shm.writer.high_water.load(Ordering::Relaxed) as usize;
         if high > high_from + TRIM_MIN {
             let _ = region.punch_hole(base + high_from, high.min(cap) - high_from);
         }
         self.shm
+            .writer
             .high_water
             .store((off + HDR) as u64, Ordering::Relaxed);
         nh
@@ -348,13 +387,13 @@ impl Ring {
         fallback: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), PutWithError<E>> {
         let me = proc::pid();
-        match self.shm.write_lock.lock(me, lock_deadline) {
+        match self.shm.writer.write_lock.lock(me, lock_deadline) {
             None => return Err(PutWithError::Timeout),
             Some(Acquired::OwnerDied) => self.abort_open_message(),
             Some(Acquired::Clean) => {}
         }
         let r = self.put_with_locked(deadline, scratch, direct, fallback);
-        let _ = self.shm.write_lock.unlock();
+        let _ = self.shm.writer.write_lock.unlock();
         r
     }
 
@@ -368,7 +407,7 @@ impl Ring {
         let cap = self.cap();
         let limit = self.item_limit();
         let min_need = HDR + 8 + SLACK;
-        let h = self.shm.head.load(Ordering::Relaxed);
+        let h = self.shm.writer.head.load(Ordering::Relaxed);
         let ready = |h: u64| self.items_at(h) < limit && self.free_bytes(h) >= min_need;
         if !ready(h) && !self.shm.space.wait(deadline, || ready(h), || {}) {
             return Err(PutWithError::Timeout);
@@ -381,11 +420,11 @@ impl Ring {
             Ok(Some(n)) if pad8(n) <= avail => {
                 self.write_header(pos(h), n as u32, FIRST | LAST);
                 let end = (off + HDR + pad8(n)) as u64;
-                if end > self.shm.high_water.load(Ordering::Relaxed) {
-                    self.shm.high_water.store(end, Ordering::Relaxed);
+                if end > self.shm.writer.high_water.load(Ordering::Relaxed) {
+                    self.shm.writer.high_water.store(end, Ordering::Relaxed);
                 }
                 let nh = pack(pos(h) + (HDR + pad8(n)) as u64, cnt(h) + 1);
-                self.shm.head.store(nh, Ordering::Release);
+                self.shm.writer.head.store(nh, Ordering::Release);
                 self.wake_readers();
                 Ok(())
             }
@@ -412,7 +451,7 @@ impl Ring {
         } else {
             HDR + min_chunk + SLACK
         };
-        let mut h = self.shm.head.load(Ordering::Relaxed);
+        let mut h = self.shm.writer.head.load(Ordering::Relaxed);
         let ready = |h: u64| self.items_at(h) < limit && self.free_bytes(h) >= first_need;
         if !ready(h) {
             let ok = self.shm.space.wait(deadline, || ready(h), || {});
@@ -451,20 +490,21 @@ impl Ring {
             self.copy_in(pos(h) + HDR as u64, &rest[..n]);
             let advance = (HDR + pad8(n)) as u64;
             let end_off = ((pos(h) as usize) & (cap - 1)) + HDR + pad8(n);
-            if end_off as u64 > self.shm.high_water.load(Ordering::Relaxed) {
+            if end_off as u64 > self.shm.writer.high_water.load(Ordering::Relaxed) {
                 self.shm
+                    .writer
                     .high_water
                     .store(end_off.min(cap) as u64, Ordering::Relaxed);
             }
             if !last && first {
-                self.shm.msg_open.store(1, Ordering::Relaxed);
+                self.shm.writer.msg_open.store(1, Ordering::Relaxed);
             }
             let nh = pack(pos(h) + advance, cnt(h) + u64::from(last));
-            self.shm.head.store(nh, Ordering::Release);
+            self.shm.writer.head.store(nh, Ordering::Release);
             self.wake_readers();
             if last {
                 if !first {
-                    self.shm.msg_open.store(0, Ordering::Relaxed);
+                    self.shm.writer.msg_open.store(0, Ordering::Relaxed);
                 }
                 return Ok(());
             }
@@ -488,10 +528,10 @@ impl Ring {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RingError> {
         let me = proc::pid();
-        let mut discarding = match self.shm.read_lock.lock(me, lock_deadline) {
+        let mut discarding = match self.shm.reader.read_lock.lock(me, lock_deadline) {
             None => return Err(RingError::Timeout),
             Some(Acquired::OwnerDied) => {
-                let was = self.shm.reader_in_msg.swap(0, Ordering::Relaxed) != 0;
+                let was = self.shm.reader.reader_in_msg.swap(0, Ordering::Relaxed) != 0;
                 if was {
                     log::warn!("queue: a consumer died mid-message; skipping the rest of it");
                 }
@@ -507,15 +547,15 @@ impl Ring {
                     .shm
                     .region()
                     .with_slice(self.data_offset() + off + HDR, len, f);
-                let t = self.shm.tail.load(Ordering::Relaxed);
+                let t = self.shm.reader.tail.load(Ordering::Relaxed);
                 let nt = pack(pos(t) + (HDR + pad8(len)) as u64, cnt(t) + 1);
-                self.shm.tail.store(nt, Ordering::Release);
+                self.shm.reader.tail.store(nt, Ordering::Release);
                 self.wake_writers();
                 Ok(v)
             }
             Err(e) => Err(e),
         };
-        let _ = self.shm.read_lock.unlock();
+        let _ = self.shm.reader.read_lock.unlock();
         r
     }
 
@@ -529,8 +569,8 @@ impl Ring {
         let mut in_msg = false;
         let me = proc::pid();
         loop {
-            let t = self.shm.tail.load(Ordering::Relaxed);
-            let has_data = || pos(self.shm.head.load(Ordering::Acquire)) != pos(t);
+            let t = self.shm.reader.tail.load(Ordering::Relaxed);
+            let has_data = || pos(self.shm.writer.head.load(Ordering::Acquire)) != pos(t);
             if !has_data() {
                 // Mid-message the deadline no longer applies: the rest is on its way unless its
                 // writer died, which the liveness check repairs.
@@ -540,11 +580,11 @@ impl Ring {
                     deadline
                 };
                 let ok = self.shm.data.wait(wait_deadline, has_data, || {
-                    if self.shm.msg_open.load(Ordering::Relaxed) != 0
-                        && self.shm.write_lock.take_over_if_dead(me)
+                    if self.shm.writer.msg_open.load(Ordering::Relaxed) != 0
+                        && self.shm.writer.write_lock.take_over_if_dead(me)
                     {
                         self.abort_open_message();
-                        let _ = self.shm.write_lock.unlock();
+                        let _ = self.shm.writer.write_lock.unlock();
                     }
                 });
                 if !ok {
@@ -557,6 +597,7 @@ impl Ring {
             if flags & SKIP != 0 {
                 let skip = HDR + len;
                 self.shm
+                    .reader
                     .tail
                     .store(pack(pos(t) + skip as u64, cnt(t)), Ordering::Release);
                 self.wake_writers();
@@ -566,8 +607,9 @@ impl Ring {
                 out.clear();
                 in_msg = false;
                 *discarding = false;
-                self.shm.reader_in_msg.store(0, Ordering::Relaxed);
+                self.shm.reader.reader_in_msg.store(0, Ordering::Relaxed);
                 self.shm
+                    .reader
                     .tail
                     .store(pack(pos(t) + HDR as u64, cnt(t)), Ordering::Release);
                 self.wake_writers();
@@ -576,8 +618,11 @@ impl Ring {
             if HDR + pad8(len) > cap {
                 // Cannot happen with a well-behaved writer; resynchronise by dropping all.
                 log::error!("queue: corrupt chunk header (len {len}); discarding queue contents");
-                let h = self.shm.head.load(Ordering::Acquire);
-                self.shm.tail.store(pack(pos(h), cnt(h)), Ordering::Release);
+                let h = self.shm.writer.head.load(Ordering::Acquire);
+                self.shm
+                    .reader
+                    .tail
+                    .store(pack(pos(h), cnt(h)), Ordering::Release);
                 self.wake_writers();
                 out.clear();
                 in_msg = false;
@@ -601,13 +646,13 @@ impl Ring {
                 self.copy_out(pos(t) + HDR as u64, len, out);
             }
             if !last {
-                self.shm.reader_in_msg.store(1, Ordering::Relaxed);
+                self.shm.reader.reader_in_msg.store(1, Ordering::Relaxed);
             }
             let nt = pack(pos(t) + (HDR + pad8(len)) as u64, cnt(t) + u64::from(last));
             if last {
-                self.shm.reader_in_msg.store(0, Ordering::Relaxed);
+                self.shm.reader.reader_in_msg.store(0, Ordering::Relaxed);
             }
-            self.shm.tail.store(nt, Ordering::Release);
+            self.shm.reader.tail.store(nt, Ordering::Release);
             self.wake_writers();
             if last {
                 if keep {
