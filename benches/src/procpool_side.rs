@@ -180,8 +180,9 @@ fn small_producer(
 ///
 /// The items are [`ByteBuf`]s: a `Vec<u8>` would be encoded byte by byte through serde, while
 /// a `ByteBuf` is one block of bytes, the right type for binary payloads (Python's `bytes`).
-/// `put` takes its item by value, so each one is a clone of the payload (one more 64 KiB copy;
-/// Python's `put` copies the object as it pickles it).
+/// Each item is put with `put_as` from a borrowed `Bytes` view of the same buffer, so the
+/// only copy is the encoding into the queue (Python's `put` likewise puts the same `bytes`
+/// object each time and copies it once, as it pickles it).
 fn bytes_producer(
     (q, go, n, cpu): (Queue<ByteBuf>, Event, u64, Option<usize>),
 ) -> std::result::Result<(), String> {
@@ -190,9 +191,10 @@ fn bytes_producer(
     if !go.wait_timeout(PEER_TIMEOUT) {
         return Err("no go signal".into());
     }
-    let payload = ByteBuf::from(vec![0u8; ITEM_64K]);
+    let payload = vec![0u8; ITEM_64K];
     for _ in 0..n {
-        q.put(payload.clone()).map_err(|e| e.to_string())?;
+        q.put_as(procpool::Bytes::new(&payload))
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

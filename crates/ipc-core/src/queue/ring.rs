@@ -28,7 +28,8 @@
 //! writer is past [`SOFT_END`] and the reader keeps up, it emits a `SKIP` chunk to the end of
 //! the ring and starts again at offset 0, so a steady stream keeps reusing the same resident
 //! pages (no page faults); a burst runs on into the rest of the ring, and at the next wrap the
-//! pages it touched are punched out, so memory follows the bytes in flight, not the peak.
+//! pages it touched beyond the first [`SOFT_END`] + [`KEEP_RESIDENT`] bytes are punched out,
+//! so memory follows the bytes in flight, not the peak.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
@@ -48,6 +49,9 @@ const HDR: usize = 8;
 const SLACK: usize = HDR;
 /// Offset beyond which the writer wraps to 0 early when the reader keeps up.
 const SOFT_END: usize = 2 * 1024 * 1024;
+/// Touched pages beyond [`SOFT_END`] that are kept resident when the ring wraps (the rest of
+/// a burst's pages are given back).
+const KEEP_RESIDENT: usize = 8 * 1024 * 1024;
 /// Free touched bytes worth a hole-punch at a wrap.
 const TRIM_MIN: usize = 4 * 1024 * 1024;
 /// Smallest chunk payload when a message has to stream.
@@ -355,11 +359,14 @@ impl Ring {
         self.wake_readers();
         let base = self.data_offset();
         let region = self.shm.region();
+        // Pages below KEEP_END stay: a producer that runs ahead of its consumer for a time
+        // slice (two processes on one core) reuses them instead of faulting in fresh ones.
+        let keep_end = SOFT_END + KEEP_RESIDENT;
         let low_end = off_t & !(PAGE - 1);
-        if low_end > SOFT_END + TRIM_MIN {
-            let _ = region.punch_hole(base + SOFT_END, low_end - SOFT_END);
+        if low_end > keep_end + TRIM_MIN {
+            let _ = region.punch_hole(base + keep_end, low_end - keep_end);
         }
-        let high_from = (off + HDR).next_multiple_of(PAGE);
+        let high_from = (off + HDR).next_multiple_of(PAGE).max(keep_end);
         let high = self.shm.writer.high_water.load(Ordering::Relaxed) as usize;
         if high > high_from + TRIM_MIN {
             let _ = region.punch_hole(base + high_from, high.min(cap) - high_from);
