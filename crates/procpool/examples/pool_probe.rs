@@ -5,7 +5,53 @@ fn triv(x: u64) -> u64 {
     x + 1
 }
 
+fn count(n: i64) -> i64 {
+    let mut i = n;
+    while i > -n {
+        i = std::hint::black_box(i - 1);
+    }
+    i
+}
+
+fn cpu() {
+    let total = 20_000i64;
+    let t0 = Instant::now();
+    for n in 0..total {
+        std::hint::black_box(count(std::hint::black_box(n)));
+    }
+    let seq = t0.elapsed();
+    let t1 = Instant::now();
+    let pool = procpool::Pool::new(10).unwrap();
+    let t2 = Instant::now();
+    let cs: usize = std::env::var("CS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let out = if cs > 0 {
+        pool.map_chunked(count, 0..total, cs).unwrap()
+    } else {
+        pool.map(count, 0..total).unwrap()
+    };
+    let t3 = Instant::now();
+    pool.terminate();
+    pool.join().unwrap();
+    let t4 = Instant::now();
+    std::hint::black_box(out);
+    println!(
+        "cpu: sequential {:?}; pool create {:?}, map {:?}, terminate+join {:?}; speedup {:.2}",
+        seq,
+        t2 - t1,
+        t3 - t2,
+        t4 - t3,
+        seq.as_secs_f64() / (t4 - t1).as_secs_f64()
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--cpu") {
+        cpu();
+        return;
+    }
     let pool = procpool::Pool::new(2).unwrap();
     pool.map(triv, 0..1000).unwrap();
     if std::env::args().any(|a| a == "--chunk1") {

@@ -19,16 +19,17 @@ use super::worker::{self, FINISHED, InitArgs, SLOT_WORDS, STARTED, STARTED_AT, W
 use crate::Context;
 
 /// How many tasks (chunks) one worker may hold, given the average task duration: deep queues
-/// keep workers busy with tiny tasks (no wake-up per task), shallow ones keep long tasks
-/// balanced between workers (a task queued behind a long one on a busy worker waits).
+/// keep workers busy with tiny tasks (no wake-up per task); for tasks of a millisecond or more
+/// a worker holds only the one it runs, so work is handed out as workers free up — as from
+/// Python's shared task queue — and a task never waits behind a long one on a busy worker.
 fn prefetch_for(avg_task_ns: u64) -> usize {
     match avg_task_ns {
         0..=100_000 => 64,
-        100_001..=1_000_000 => 16,
-        1_000_001..=10_000_000 => 4,
-        _ => 2,
+        100_001..=1_000_000 => 8,
+        _ => 1,
     }
 }
+
 /// How often the handler checks on the workers when results keep flowing.
 const CHECK_EVERY: Duration = Duration::from_millis(20);
 /// How long the handler waits for a result before checking on the workers.
