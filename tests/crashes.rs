@@ -180,21 +180,25 @@ fn lock_holder_killed(method: StartMethod) {
     );
 }
 
-#[test]
-fn lock_holder_killed_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        lock_holder_killed(StartMethod::Fork)
-    });
+/// A crash test: takes the crash tests' turn (they fork and must not inherit each other's
+/// descriptors) and runs under a two-minute watchdog.
+macro_rules! crash_test {
+    ($name:ident, $body:block) => {
+        #[test]
+        fn $name() {
+            let _serial = serial();
+            watchdog(Duration::from_secs(120), || $body);
+        }
+    };
 }
 
-#[test]
-fn lock_holder_killed_spawn() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        lock_holder_killed(StartMethod::Spawn)
-    });
-}
+crash_test!(lock_holder_killed_fork, {
+    lock_holder_killed(StartMethod::Fork)
+});
+
+crash_test!(lock_holder_killed_spawn, {
+    lock_holder_killed(StartMethod::Spawn)
+});
 
 // ============================================================================ queues
 
@@ -527,55 +531,31 @@ fn consumer_killed_mid_get(method: StartMethod, size: Size) {
     );
 }
 
-#[test]
-fn queue_producer_killed_small_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        producer_killed_mid_put(StartMethod::Fork, Size::Small)
-    });
-}
+crash_test!(queue_producer_killed_small_fork, {
+    producer_killed_mid_put(StartMethod::Fork, Size::Small)
+});
 
-#[test]
-fn queue_producer_killed_large_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        producer_killed_mid_put(StartMethod::Fork, Size::Large)
-    });
-}
+crash_test!(queue_producer_killed_large_fork, {
+    producer_killed_mid_put(StartMethod::Fork, Size::Large)
+});
 
-#[test]
-fn queue_producer_killed_spawn() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        producer_killed_mid_put(StartMethod::Spawn, Size::Small);
-        producer_killed_mid_put(StartMethod::Spawn, Size::Large);
-    });
-}
+crash_test!(queue_producer_killed_spawn, {
+    producer_killed_mid_put(StartMethod::Spawn, Size::Small);
+    producer_killed_mid_put(StartMethod::Spawn, Size::Large);
+});
 
-#[test]
-fn queue_consumer_killed_small_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        consumer_killed_mid_get(StartMethod::Fork, Size::Small)
-    });
-}
+crash_test!(queue_consumer_killed_small_fork, {
+    consumer_killed_mid_get(StartMethod::Fork, Size::Small)
+});
 
-#[test]
-fn queue_consumer_killed_large_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        consumer_killed_mid_get(StartMethod::Fork, Size::Large)
-    });
-}
+crash_test!(queue_consumer_killed_large_fork, {
+    consumer_killed_mid_get(StartMethod::Fork, Size::Large)
+});
 
-#[test]
-fn queue_consumer_killed_spawn() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        consumer_killed_mid_get(StartMethod::Spawn, Size::Small);
-        consumer_killed_mid_get(StartMethod::Spawn, Size::Large);
-    });
-}
+crash_test!(queue_consumer_killed_spawn, {
+    consumer_killed_mid_get(StartMethod::Spawn, Size::Small);
+    consumer_killed_mid_get(StartMethod::Spawn, Size::Large);
+});
 
 // ============================================================================ pool worker
 
@@ -647,21 +627,13 @@ fn pool_worker_killed(method: StartMethod) {
     );
 }
 
-#[test]
-fn pool_worker_killed_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        pool_worker_killed(StartMethod::Fork)
-    });
-}
+crash_test!(pool_worker_killed_fork, {
+    pool_worker_killed(StartMethod::Fork)
+});
 
-#[test]
-fn pool_worker_killed_spawn() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        pool_worker_killed(StartMethod::Spawn)
-    });
-}
+crash_test!(pool_worker_killed_spawn, {
+    pool_worker_killed(StartMethod::Spawn)
+});
 
 // ============================================================================ barrier party
 
@@ -856,21 +828,13 @@ fn barrier_party_killed_rounds(method: StartMethod) {
     );
 }
 
-#[test]
-fn barrier_party_killed_fork() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        barrier_party_killed_rounds(StartMethod::Fork)
-    });
-}
+crash_test!(barrier_party_killed_fork, {
+    barrier_party_killed_rounds(StartMethod::Fork)
+});
 
-#[test]
-fn barrier_party_killed_spawn() {
-    let _serial = serial();
-    watchdog(Duration::from_secs(120), || {
-        barrier_party_killed_rounds(StartMethod::Spawn)
-    });
-}
+crash_test!(barrier_party_killed_spawn, {
+    barrier_party_killed_rounds(StartMethod::Spawn)
+});
 
 // ============================================================================ pipe sender
 
