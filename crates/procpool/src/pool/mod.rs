@@ -607,7 +607,7 @@ impl Pool {
         f: fn(A) -> R,
         items: I,
         chunksize: usize,
-    ) -> Result<IMap<R>, ApplyError>
+    ) -> Result<IMap<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
@@ -623,7 +623,7 @@ impl Pool {
         f: fn(A) -> R,
         items: I,
         chunksize: usize,
-    ) -> Result<IMap<R>, ApplyError>
+    ) -> Result<IMap<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
@@ -638,14 +638,14 @@ impl Pool {
         items: I,
         chunksize: usize,
         ordered: bool,
-    ) -> Result<IMap<R>, ApplyError>
+    ) -> Result<IMap<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
         if chunksize == 0 {
-            return Err(SubmitError::ZeroChunksize.into());
+            return Err(SubmitError::ZeroChunksize);
         }
         let items: Vec<A> = items.into_iter().collect();
         let (tx, rx) = crossbeam_channel::unbounded();
