@@ -137,6 +137,21 @@ pub struct LockGuard<'a> {
 }
 
 impl LockGuard<'_> {
+    /// Keeps the lock held without the guard, for Python-style code that releases it later,
+    /// elsewhere, with [`Lock::release`] (as [`SemaphoreGuard::forget`](crate::SemaphoreGuard::forget)
+    /// does for a permit).
+    ///
+    /// ```
+    /// let lock = ipc_core::Lock::new()?;
+    /// lock.acquire().forget();
+    /// assert!(lock.is_locked());
+    /// lock.release().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+
     /// Whether the previous holder died while holding the lock, and this guard took it over.
     /// Data the lock protects may be half updated.
     pub fn previous_owner_died(&self) -> bool {
