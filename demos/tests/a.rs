@@ -5,44 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// What a demo printed.
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    /// Lines starting with `prefix`.
-    fn starting(&self, prefix: &str) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .collect()
-    }
-
-    fn count(&self, line: &str) -> usize {
-        self.stdout.lines().filter(|l| *l == line).count()
-    }
-
-    fn has(&self, line: &str) -> bool {
-        self.count(line) > 0
-    }
-
-    fn position(&self, line: &str) -> Option<usize> {
-        self.stdout.lines().position(|l| l == line)
-    }
-}
+mod common;
+use common::Output;
 
 /// Runs `bin` with `args` (plus `--fast` when `fast`), with colours off, and fails the test if
 /// it does not end within the deadline or exits with an error.

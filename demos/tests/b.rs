@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -19,41 +19,8 @@ use nix::unistd::Pid;
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
-/// What a demo printed.
-#[derive(Debug)]
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    fn starting(&self, prefix: &str) -> Vec<&str> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .collect()
-    }
-
-    fn has(&self, line: &str) -> bool {
-        self.stdout.lines().any(|l| l == line)
-    }
-
-    fn position(&self, line: &str) -> Option<usize> {
-        self.stdout.lines().position(|l| l == line)
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "{}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
+mod common;
+use common::Output;
 
 /// Kills every process of the group led by `child` (the demo and all it started).
 fn kill_group(child: &Child) {
