@@ -233,6 +233,58 @@ impl Context {
     pub fn lock(&self) -> io::Result<crate::Lock> {
         crate::Lock::new()
     }
+
+    /// A new [`RLock`](crate::RLock) (Python's `ctx.RLock()`).
+    pub fn rlock(&self) -> io::Result<crate::RLock> {
+        crate::RLock::new()
+    }
+
+    /// A new [`Semaphore`](crate::Semaphore) (Python's `ctx.Semaphore(value)`).
+    pub fn semaphore(&self, value: u32) -> io::Result<crate::Semaphore> {
+        crate::Semaphore::new(value)
+    }
+
+    /// A new [`Event`](crate::Event) (Python's `ctx.Event()`).
+    pub fn event(&self) -> io::Result<crate::Event> {
+        crate::Event::new()
+    }
+
+    /// A new [`Queue`](crate::Queue) (Python's `ctx.Queue(maxsize)`; `0`: unbounded). Queues
+    /// work the same under every start method.
+    pub fn queue<T>(&self, maxsize: usize) -> io::Result<crate::Queue<T>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        crate::Queue::new(maxsize)
+    }
+
+    /// A new [`JoinableQueue`](crate::JoinableQueue) (Python's `ctx.JoinableQueue(maxsize)`).
+    pub fn joinable_queue<T>(&self, maxsize: usize) -> io::Result<crate::JoinableQueue<T>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        crate::JoinableQueue::new(maxsize)
+    }
+
+    /// A pool builder whose workers start with this context's method (Python's
+    /// `ctx.Pool(...)`).
+    ///
+    /// ```
+    /// fn double(x: u32) -> u32 { x * 2 }
+    /// let ctx = procpool::get_context(procpool::StartMethod::Spawn);
+    /// let pool = ctx.pool_builder().processes(2).build()?;
+    /// assert_eq!(pool.map(double, [1, 2, 3])?, [2, 4, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pool_builder(&self) -> crate::PoolBuilder {
+        crate::Pool::builder().context(*self)
+    }
+
+    /// A pool of `processes` workers started with this context's method (Python's
+    /// `ctx.Pool(processes)`).
+    pub fn pool(&self, processes: usize) -> Result<crate::Pool, crate::PoolError> {
+        self.pool_builder().processes(processes).build()
+    }
 }
 
 #[cfg(test)]
