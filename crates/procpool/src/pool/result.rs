@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::task::TaskError;
-use ipc_core::Timeout;
 
 struct State<R> {
     value: Option<Result<R, TaskError>>,
@@ -220,15 +219,6 @@ impl<R> AsyncResult<R> {
             return Err(GetTimeoutError::Timeout(self));
         }
         self.take().map_err(GetTimeoutError::Failed)
-    }
-
-    /// Like [`wait_timeout`](AsyncResult::wait_timeout), as a `Result`.
-    pub fn wait_result(&self, timeout: Duration) -> Result<(), Timeout> {
-        if self.wait_timeout(timeout) {
-            Ok(())
-        } else {
-            Err(Timeout)
-        }
     }
 }
 
