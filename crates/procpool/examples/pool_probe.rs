@@ -54,6 +54,14 @@ fn main() {
     }
     let pool = procpool::Pool::new(2).unwrap();
     pool.map(triv, 0..1000).unwrap();
+    if std::env::args().any(|a| a == "--mapdefault") {
+        let t = Instant::now();
+        for _ in 0..20 {
+            pool.map(triv, 0..100_000u64).unwrap();
+        }
+        println!("map default: {:.0} tasks/s", 2_000_000.0 / t.elapsed().as_secs_f64());
+        return;
+    }
     if std::env::args().any(|a| a == "--chunk1") {
         let t = Instant::now();
         pool.map_chunked(triv, 0..200_000u64, 1).unwrap();
