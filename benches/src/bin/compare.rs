@@ -425,6 +425,14 @@ fn write_json(path: &Path, rows: &[Row]) -> Result<(), String> {
     std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The 1-minute load average, from `/proc/loadavg` (`?` if unreadable).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn main() -> ExitCode {
     // First thing: the spawn limit re-executes this binary and times only its start-up.
     raw::exit_if_spawn_probe();
@@ -452,6 +460,7 @@ fn main() -> ExitCode {
     }
 
     let started = Instant::now();
+    let load_before = load_average();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/mp_bench.py");
     let python = if args.python {
         match Python::find(&script) {
@@ -522,6 +531,13 @@ fn main() -> ExitCode {
             "{} multiprocessing, fork context (start_join_* use their own method)",
             p.version()
         ))
+    );
+    println!(
+        "Load average (1 min) before / after: {} / {} on {} CPUs: other load makes the figures \
+         noisier, the cross-core and fork ones first.",
+        load_before,
+        load_average(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     if rows.iter().all(|r| r.columns[2].not_applicable) {
         println!("procpool: not wired in yet (benches/src/procpool_side.rs returns None).");
