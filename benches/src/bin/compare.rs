@@ -86,7 +86,8 @@ usage: compare [--quick] [--reps N] [--only NAME[,NAME...]] [--json PATH] [--no-
   --list        list the workloads and exit";
 
 fn parse_args() -> Result<Args, String> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
     let mut args = Args {
         quick: false,
         reps: 0,
