@@ -21,8 +21,8 @@
 //! # Processes and deadlines
 //!
 //! A measurement that needs a peer forks it from the harness, which must be single-threaded at
-//! that moment so that the child may run ordinary Rust code: every public function checks this
-//! ([`ensure_single_threaded`]) and fails otherwise. A child asks the kernel to SIGKILL it if its
+//! that moment so that the child may run ordinary Rust code: every function that forks checks
+//! this ([`ensure_single_threaded`]) and fails otherwise. A child asks the kernel to SIGKILL it if its
 //! parent dies, and every wait on a peer (the parent on its child with a pidfd and `poll`, either
 //! side on a futex word, a spinning ring index or a socket) is bounded by [`RUN_TIMEOUT`]. When
 //! a wait times out, the children are killed and reaped (see `sys::Child`) and the

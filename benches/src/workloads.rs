@@ -124,7 +124,7 @@ pub static WORKLOADS: &[Workload] = &[
         "us/process",
         false,
         false,
-        Some("fork + _exit + waitpid"),
+        Some("fork + _exit + wait (poll on a pidfd, then waitpid)"),
         &[Goal::WithinLimit(1.5)],
     ),
     w(
