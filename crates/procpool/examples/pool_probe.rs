@@ -59,7 +59,10 @@ fn main() {
         for _ in 0..20 {
             pool.map(triv, 0..100_000u64).unwrap();
         }
-        println!("map default: {:.0} tasks/s", 2_000_000.0 / t.elapsed().as_secs_f64());
+        println!(
+            "map default: {:.0} tasks/s",
+            2_000_000.0 / t.elapsed().as_secs_f64()
+        );
         return;
     }
     if std::env::args().any(|a| a == "--chunk1") {
