@@ -259,23 +259,29 @@ fn smallest_ring_streams_large_messages() {
     });
 }
 
+/// A 64 KiB-ring queue whose producer was SIGKILLed while streaming a 1 MiB message (it
+/// blocks mid-stream: nobody reads yet and the message is 16x the ring).
+fn queue_with_dead_streaming_producer() -> Queue<ByteBuf> {
+    let q: Queue<ByteBuf> = Queue::builder().capacity(64 * 1024).build().unwrap();
+    let mut c = fork_child(|| {
+        q.put(pattern(1 << 20, 1)).unwrap();
+        0
+    });
+    // Wait until the child is streaming (bytes in flight).
+    let start = Instant::now();
+    while q.ring().bytes_in_flight() == 0 {
+        assert!(start.elapsed() < T);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    c.kill();
+    assert_eq!(c.wait(T), -9);
+    q
+}
+
 #[test]
 fn producer_killed_mid_stream_does_not_wedge() {
     with_watchdog(T, || {
-        let q: Queue<ByteBuf> = Queue::builder().capacity(64 * 1024).build().unwrap();
-        let mut c = fork_child(|| {
-            // Blocks mid-stream: nobody reads yet and the message is 16x the ring.
-            q.put(pattern(1 << 20, 1)).unwrap();
-            0
-        });
-        // Wait until the child is streaming (bytes in flight).
-        let start = Instant::now();
-        while q.ring().bytes_in_flight() == 0 {
-            assert!(start.elapsed() < T);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        c.kill();
-        assert_eq!(c.wait(T), -9);
+        let q = queue_with_dead_streaming_producer();
         // The reader must discard the partial message (after repairing the dead writer's
         // lock) and deliver the next one intact.
         let q2 = q.clone();
@@ -293,18 +299,7 @@ fn producer_killed_mid_stream_does_not_wedge() {
 #[test]
 fn producer_killed_mid_stream_repaired_by_next_producer() {
     with_watchdog(T, || {
-        let q: Queue<ByteBuf> = Queue::builder().capacity(64 * 1024).build().unwrap();
-        let mut c = fork_child(|| {
-            q.put(pattern(1 << 20, 1)).unwrap();
-            0
-        });
-        let start = Instant::now();
-        while q.ring().bytes_in_flight() == 0 {
-            assert!(start.elapsed() < T);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        c.kill();
-        assert_eq!(c.wait(T), -9);
+        let q = queue_with_dead_streaming_producer();
         // No reader yet: the next producer takes the writer lock over and aborts the message.
         let q2 = q.clone();
         let producer = std::thread::spawn(move || q2.put(pattern(70_000, 4)));
